@@ -1,0 +1,281 @@
+"""The `tadt` command.  Subcommands dispatch to the core and, lazily, to the adapters, so `tadt track`
+works where pytracking or vot-trax is not installed.
+
+  tadt track SOURCE --out FILE      one sequence (OTB folder, image folder, video, or `demo`)
+  tadt run SEQ_ROOT --out DIR       many OTB-layout sequences, resumable, atomic result files
+  tadt eval SEQ_ROOT --results DIR  success AUC / precision table, side by side, and a success plot
+  tadt weights                      fetch, verify and cache the VGG16 weights ahead of time
+  tadt bench | pytracking | vot     see `tadt <command> --help`
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import TadtError
+
+
+def _err(msg: str) -> None:
+    print(f"tadt: error: {msg}", file=sys.stderr)
+
+
+def parse_box(text: str) -> List[float]:
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        vals = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--init {text!r}: expected four numbers x,y,w,h") from None
+    if len(vals) != 4:
+        raise argparse.ArgumentTypeError(f"--init {text!r}: expected four numbers x,y,w,h")
+    return vals
+
+
+def build_params(args) -> "TadtParams":
+    from . import parameter
+    try:
+        p = parameter.load(args.param)
+    except ValueError as exc:
+        raise TadtError(str(exc)) from None
+    changes = {}
+    if getattr(args, "device", None):
+        changes["device"] = args.device
+    if getattr(args, "weights", None):
+        changes["weights_path"] = args.weights
+    if getattr(args, "threads", None):
+        changes["num_threads"] = args.threads
+    return p.replace(**changes) if changes else p
+
+
+def make_tracker(args):
+    from .tracker import TadtTracker
+    return TadtTracker(build_params(args))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", default="default", help="parameter set (see parameter/; default: %(default)s)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="override the parameter set's device (default: the set's, 'auto')")
+    p.add_argument("--weights", default=None, help="explicit VGG16 state_dict file")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+# ---------------------------------------------------------------------------------------------------
+def cmd_track(args) -> int:
+    from tqdm import tqdm
+    from . import metrics
+    from .runner import track_frames
+    from .sequences import open_source, write_boxes_atomic
+
+    if args.source == "demo":
+        from .synthetic import SyntheticSequence
+        seq = SyntheticSequence(n_frames=args.demo_frames)
+        frames, gt, n, name = iter(seq), seq.ground_truth(), len(seq), "demo"
+    else:
+        s = open_source(args.source)
+        frames, gt, n, name = s.iter_frames(), s.ground_truth, len(s), s.name
+    init = args.init if args.init is not None else (gt[0].tolist() if gt is not None and len(gt) else None)
+    if init is None:
+        raise TadtError(f"{args.source} has no ground truth; give the first box with --init x,y,w,h")
+
+    tracker = make_tracker(args)
+    writer = _VideoOverlay(args.video, gt) if args.video else None
+    bar = tqdm(total=n, desc=f"tadt {name}", unit="frame", disable=args.quiet, file=sys.stderr)
+    try:
+        res = track_frames(tracker, frames, init, on_frame=writer.add if writer else None, progress=bar)
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    write_boxes_atomic(args.out, res.boxes)
+    info = res.init_info
+    print(f"{name}: {len(res.boxes)} frames -> {args.out}")
+    print(f"  init {res.init_seconds:.2f} s; channels conv4_1={info['channels_conv41']} "
+          f"conv4_3={info['channels_conv43']}; device {tracker.device}")
+    print(f"  speed {res.fps:.2f} FPS over frames 2..N (tracker time, frame reading excluded)")
+    if gt is not None and len(gt) >= len(res.boxes) and len(res.boxes) > 1:
+        sc = metrics.evaluate(res.boxes, gt[: len(res.boxes)], start=1)
+        print(f"  success AUC {sc['auc']:.3f}, precision@20px {sc['precision']:.3f} (frames 2..N vs ground truth)")
+    if args.video:
+        print(f"  overlay video -> {args.video}")
+    return 0
+
+
+class _VideoOverlay:
+    """Writes frames with the tracked box (green) and ground truth (blue) to a video file, atomically."""
+
+    def __init__(self, path: str, gt=None):
+        self.path, self.gt, self.writer, self.tmp = Path(path), gt, None, None
+
+    def add(self, i, image, box) -> None:
+        import cv2
+        if self.writer is None:
+            h, w = image.shape[:2]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.path.with_name("." + self.path.stem + ".tmp" + self.path.suffix)
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, 25.0, (w, h))
+            if not self.writer.isOpened():
+                raise TadtError(f"cannot open video writer for {self.path}")
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if self.gt is not None and i < len(self.gt):
+            x, y, w, h = self.gt[i]
+            if all(map(lambda v: v == v, (x, y, w, h))):
+                cv2.rectangle(bgr, (int(x), int(y)), (int(x + w), int(y + h)), (255, 0, 0), 1)
+        x, y, w, h = box
+        cv2.rectangle(bgr, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), (0, 255, 0), 2)
+        cv2.putText(bgr, str(i + 1), (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
+        self.writer.write(bgr)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            os.replace(self.tmp, self.path)
+
+
+# ---------------------------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+    from . import metrics
+    from .runner import track_frames
+    from .sequences import discover_sequences, write_boxes_atomic
+
+    names = [s for s in args.sequences.split(",") if s] if args.sequences else None
+    seqs = discover_sequences(args.seq_root, names)
+    if not seqs:
+        raise TadtError(f"no OTB-layout sequences (<Name>/img + groundtruth_rect.txt) under {args.seq_root}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in seqs if args.force or not (out / f"{s.name}.txt").exists()]
+    for s in seqs:
+        if s not in todo:
+            print(f"{s.name}: done already ({out / (s.name + '.txt')}), skipped")
+    if not todo:
+        return 0
+    tracker = make_tracker(args)
+    failed = 0
+    for s in todo:
+        bar = tqdm(total=len(s), desc=s.name, unit="frame", disable=args.quiet, file=sys.stderr)
+        try:
+            res = track_frames(tracker, s.iter_frames(), s.ground_truth[0], progress=bar)
+        except TadtError as exc:
+            bar.close()
+            _err(f"{s.name}: {exc}")
+            failed += 1
+            continue
+        bar.close()
+        write_boxes_atomic(out / f"{s.name}.txt", res.boxes)
+        write_boxes_atomic(out / f"{s.name}_time.txt", [[res.init_seconds]] + [[t] for t in res.frame_times],
+                           fmt="{:.6f}")
+        sc = metrics.evaluate(res.boxes, s.ground_truth, start=1)
+        info = res.init_info
+        print(f"{s.name}: AUC {sc['auc']:.3f} prec {sc['precision']:.3f} | {res.fps:.2f} FPS, init "
+              f"{res.init_seconds:.1f} s | channels conv4_1={info['channels_conv41']} "
+              f"conv4_3={info['channels_conv43']}", flush=True)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------------
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_folders, format_table, save_success_plot
+
+    names = [s for s in args.sequences.split(",") if s] if args.sequences else None
+    folders = [("tadt" if not args.name else args.name, args.results)]
+    for spec in args.compare or []:
+        if "=" not in spec:
+            raise TadtError(f"--compare {spec!r}: expected NAME=DIR")
+        n, d = spec.split("=", 1)
+        folders.append((n, d))
+    table = evaluate_folders(args.seq_root, folders, names, start=args.start - 1)
+    print(format_table(table, start=args.start))
+    plot = args.plot or str(Path(args.results) / "success_plot.png")
+    save_success_plot(table, plot)
+    print(f"success plot -> {plot}")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .weights import describe, resolve_weights
+    w = resolve_weights(args.weights, refresh=args.refresh, allow_download=False if args.offline else None)
+    print(describe(w))
+    if w.path:
+        print(f"file: {w.path}")
+    return 0
+
+
+def _delegate(module: str, argv: List[str]) -> int:
+    import importlib
+    return importlib.import_module(module).main(argv)
+
+
+# ---------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tadt", description="TADT visual object tracker (CVPR 2019)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("track", help="track one sequence, video or image folder")
+    p.add_argument("source", help="OTB-layout folder, image folder, video file, or 'demo' (built-in generated sequence)")
+    p.add_argument("--out", required=True, help="result file: one x,y,w,h line per frame")
+    p.add_argument("--init", type=parse_box, default=None, help="first box x,y,w,h (default: ground truth row 1)")
+    p.add_argument("--video", default=None, help="also write an overlay video (.mp4 or .avi)")
+    p.add_argument("--demo-frames", type=int, default=60, help="length of the demo sequence")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_common(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("run", help="track many OTB-layout sequences; resumes, writes atomically")
+    p.add_argument("seq_root")
+    p.add_argument("--out", required=True, help="results folder (DIR/<Name>.txt)")
+    p.add_argument("--sequences", default=None, help="comma-separated names (default: all under SEQ_ROOT)")
+    p.add_argument("--force", action="store_true", help="re-run sequences that have results")
+    p.add_argument("--quiet", action="store_true")
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="OTB success AUC and precision@20, side by side")
+    p.add_argument("seq_root")
+    p.add_argument("--results", required=True, help="folder with <Name>.txt results")
+    p.add_argument("--name", default=None, help="label for --results (default: tadt)")
+    p.add_argument("--compare", action="append", metavar="NAME=DIR", help="another result folder (repeatable)")
+    p.add_argument("--sequences", default=None, help="comma-separated names (default: those with results)")
+    p.add_argument("--start", type=int, default=2, help="first scored frame, 1-based (default 2: frames 2..N)")
+    p.add_argument("--plot", default=None, help="success plot PNG (default: RESULTS/success_plot.png)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("weights", help="fetch, verify and cache the VGG16 weights; say where they came from")
+    p.add_argument("--weights", default=None, help="verify this file instead")
+    p.add_argument("--refresh", action="store_true", help="fetch and convert again, replacing the cache")
+    p.add_argument("--offline", action="store_true", help="do not try torchvision's download")
+    p.set_defaults(func=cmd_weights)
+
+    for name, module, help_ in (("bench", "tadt_plugin.bench", "speed benchmark per stage, with ratios"),
+                                ("pytracking", "tadt_plugin.pytracking.cli", "install into / run in a pytracking checkout"),
+                                ("vot", "vot_integration.cli", "VOT toolkit workspace and TraX server")):
+        p = sub.add_parser(name, help=help_, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=None, module=module)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    try:
+        if args.func is None:
+            module = args.module.replace("vot_integration", "tadt_plugin.vot_integration")
+            return _delegate(module, args.rest)
+        return args.func(args)
+    except TadtError as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

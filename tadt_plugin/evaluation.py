@@ -1,0 +1,103 @@
+"""`tadt eval`: score result folders against OTB-layout ground truth, side by side, and plot success."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import metrics
+from .errors import TadtError
+from .sequences import discover_sequences, load_boxes
+
+
+@dataclass
+class Table:
+    trackers: List[str]
+    sequences: List[str]
+    scores: Dict[Tuple[str, str], dict]   # (tracker, sequence) -> metrics.evaluate output
+
+    def mean(self, tracker: str, key: str) -> float:
+        vals = [self.scores[(tracker, s)][key] for s in self.sequences if (tracker, s) in self.scores]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def mean_curve(self, tracker: str) -> np.ndarray:
+        curves = [self.scores[(tracker, s)]["curve"] for s in self.sequences if (tracker, s) in self.scores]
+        return np.mean(curves, axis=0) if curves else np.zeros_like(metrics.IOU_THRESHOLDS)
+
+
+def find_result(folder: Path, name: str) -> Optional[Path]:
+    """<Name>.txt, or the common variants <Name>_<tracker>.txt / lower-case names."""
+    for cand in (folder / f"{name}.txt", folder / f"{name.lower()}.txt"):
+        if cand.is_file():
+            return cand
+    hits = sorted(p for p in folder.glob("*.txt") if p.stem.lower().startswith(name.lower() + "_")
+                  and not p.stem.endswith(("_time", "_object_presence_scores")))
+    return hits[0] if hits else None
+
+
+def evaluate_folders(seq_root, folders: Sequence[Tuple[str, str]], names: Optional[Sequence[str]] = None,
+                     start: int = 1) -> Table:
+    seqs = {s.name: s for s in discover_sequences(seq_root, names)}
+    for label, d in folders:
+        if not Path(d).is_dir():
+            raise TadtError(f"result folder {d} ({label}) does not exist")
+    if not names:  # the sequences the first folder has results for
+        first = Path(folders[0][1])
+        names = [n for n in seqs if find_result(first, n) is not None]
+        if not names:
+            raise TadtError(f"no <Name>.txt results in {first} match sequences under {seq_root}")
+    scores = {}
+    for label, d in folders:
+        for n in names:
+            path = find_result(Path(d), n)
+            if path is None:
+                continue
+            scores[(label, n)] = metrics.evaluate(load_boxes(path), seqs[n].ground_truth, start=start)
+    return Table([label for label, _ in folders], list(names), scores)
+
+
+def format_table(t: Table, start: int = 2) -> str:
+    w = max(12, *(len(s) for s in t.sequences))
+    head = f"{'sequence':<{w}}" + "".join(f" | {tr[:20]:>20}" for tr in t.trackers)
+    sub = f"{'':<{w}}" + "".join(f" | {'AUC':>9} {'prec@20':>10}" for _ in t.trackers)
+    lines = [f"OTB success AUC (IoU 0:0.05:1) and precision at 20 px, frames {start}..N", head, sub,
+             "-" * len(head)]
+
+    def cell(tr, s):
+        sc = t.scores.get((tr, s))
+        return f" | {sc['auc']:9.3f} {sc['precision']:10.3f}" if sc else f" | {'-':>9} {'-':>10}"
+
+    for s in t.sequences:
+        lines.append(f"{s:<{w}}" + "".join(cell(tr, s) for tr in t.trackers))
+    lines.append("-" * len(head))
+    lines.append(f"{'mean':<{w}}" + "".join(f" | {t.mean(tr, 'auc'):9.3f} {t.mean(tr, 'precision'):10.3f}"
+                                            for tr in t.trackers))
+    missing = [(tr, s) for tr in t.trackers for s in t.sequences if (tr, s) not in t.scores]
+    if missing:
+        lines.append("note: missing results (shown as -, left out of that tracker's mean): "
+                     + ", ".join(f"{tr}/{s}" for tr, s in missing))
+    return "\n".join(lines)
+
+
+def save_success_plot(t: Table, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for tr in sorted(t.trackers, key=lambda tr: -t.mean(tr, "auc")):
+        ax.plot(metrics.IOU_THRESHOLDS, t.mean_curve(tr), label=f"{tr} [{t.mean(tr, 'auc'):.3f}]", lw=2)
+    ax.set_xlabel("overlap threshold (IoU)")
+    ax.set_ylabel("success rate")
+    ax.set_title(f"Success plot ({len(t.sequences)} sequences)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_name("." + Path(path).name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,111 @@
+"""One parameter object for the whole tracker, with the authors' defaults (TADT_SPEC.md section 8).
+
+Every adapter (command line, pytracking parameter files, VOT wrapper) maps its own settings onto
+:class:`TadtParams`.  Parameters are data: an ablation is a different set of values, never a new
+code path.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
+
+RANK_MODES = ("faithful", "trained", "off")
+SCALE_MODES = ("faithful", "adaptive")
+INPUT_NORMS = ("torchvision", "minus128")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class TadtParams:
+    # --- device and numerics -------------------------------------------------------------
+    device: str = "auto"            # "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
+    strict_device: bool = False     # True: asking for CUDA without a GPU is an error, not a fallback
+    dtype: str = "float32"          # backbone precision for the per-frame path (see DTYPES)
+    num_threads: int = 0            # torch CPU threads; 0 keeps torch's default
+    seed: int = 0                   # seeds the regression/ranking initialisation (spec 4.1, A10)
+
+    # --- weights ----------------------------------------------------------------------------
+    weights_path: Optional[str] = None   # explicit VGG16 state_dict; else the resolver's order (weights.py)
+    weights_search_paths: Tuple[str, ...] = ()  # extra folders to look in (e.g. pytracking network_path)
+
+    # --- backbone input and feature scale (spec 1, 12) ---------------------------------------------
+    input_norm: str = "torchvision"  # torchvision mean/std (what these weights were trained with)
+    # The authors' regression hyper-parameters (lr 5e-7, init 1e-8, stop 0.02) were tuned for the
+    # MatConvNet VGG fed with x-128, whose relu4_x activations are ~30x larger than torchvision's.
+    # The regression and ranking branches see the features multiplied by this constant; matching and
+    # the balance factor are scale-invariant, so nothing else changes (spec section 12).
+    feature_scale: float = 30.0
+
+    # --- geometry (spec 2) -------------------------------------------------------------------------
+    min_target_size: float = 44.0
+    max_target_size: float = 59.0
+    search_factor: float = 3.0       # window base = search_factor * max_target_size = 177 -> 180
+    lean_crop: bool = False          # crop from the original frame instead of rescaling it whole
+
+    # --- target-aware selection (spec 4) -------------------------------------------------------------
+    channels_conv43: int = 300
+    channels_conv41: int = 80
+    min_channels_total: int = 250
+    balance_top: int = 50
+    label_sigma_factor: float = 0.1
+    label_exp_factor: float = 0.2
+    reg_lr: float = 5e-7
+    reg_bias_lr_mult: float = 2.0
+    reg_weight_decay: float = 1000.0
+    reg_max_steps: int = 100
+    reg_stop_loss: float = 0.02
+    reg_dead_zone: float = 0.1
+    reg_init_scale: float = 1e-8
+    rank_mode: str = "faithful"      # see RANK_MODES and spec A1
+    rank_train_steps: int = 100      # rank_mode="trained" only
+    rank_lr: float = 5e-7            # rank_mode="trained" only
+
+    # --- matching (spec 5) -------------------------------------------------------------------------
+    scale_mode: str = "faithful"     # "adaptive" uses F/(F+2), 1, F/(F-2) when F != 45 (spec A4)
+    scale_step_cells: int = 2
+    scale_penalties: Tuple[float, float, float] = (0.99, 1.0, 1.0055)
+    window_weight: float = 1.0
+    prune_conv43: bool = True        # compute only the selected conv4_3 output channels (spec 7)
+
+    # --- safety rails (not in the original; only bite on a lost target) --------------------------------
+    min_target_px: float = 4.0       # smallest target side, rescaled px
+    max_target_frac: float = 1.0     # largest target side, fraction of the rescaled image side
+
+    extra: dict = field(default_factory=dict)  # free-form values adapters may carry
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def check(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ValueError(f"invalid TADT parameter: {msg}")
+
+        check(self.rank_mode in RANK_MODES, f"rank_mode={self.rank_mode!r}, expected one of {RANK_MODES}")
+        check(self.scale_mode in SCALE_MODES, f"scale_mode={self.scale_mode!r}, expected one of {SCALE_MODES}")
+        check(self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r}, expected one of {INPUT_NORMS}")
+        check(self.dtype in DTYPES, f"dtype={self.dtype!r}, expected one of {DTYPES}")
+        check(0 < self.min_target_size <= self.max_target_size, "need 0 < min_target_size <= max_target_size")
+        check(self.feature_scale > 0, "feature_scale must be > 0")
+        check(len(self.scale_penalties) == 3, "scale_penalties needs 3 values")
+        check(self.reg_max_steps >= 0 and self.rank_train_steps >= 0, "step counts must be >= 0")
+        check(self.channels_conv41 >= 0 and self.channels_conv43 > 0, "channel budgets must be positive")
+
+    def replace(self, **changes: Any) -> "TadtParams":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TadtParams":
+        """Build from a dict or attribute bag, ignoring keys that are not parameters."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in values.items() if k in names}
+        if "scale_penalties" in kwargs:
+            kwargs["scale_penalties"] = tuple(kwargs["scale_penalties"])
+        if "weights_search_paths" in kwargs:
+            paths = kwargs["weights_search_paths"]
+            kwargs["weights_search_paths"] = (paths,) if isinstance(paths, str) else tuple(paths)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

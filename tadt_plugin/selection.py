@@ -1,0 +1,217 @@
+"""The target-aware feature module, first frame only (TADT_SPEC.md section 4).
+
+* :func:`regression_scores` - regression branch (4.1): a 512->1 conv per layer fitted to a Gaussian
+  label with the authors' exp(Y)-weighted dead-zone L2 loss and Adam (coupled weight decay); the
+  per-channel importance is the spatial sum of the converged filter.  Both layers are fitted in one
+  grouped convolution (they share the kernel size), each with its own early stop.
+* :func:`ranking_mask` - ranking branch on conv4_1 (4.2, A1) in three modes: ``faithful`` (one
+  backward pass at the random init, as the authors' code does), ``trained`` (the pair loss written
+  the intended way, trained, then filter sums > 0) and ``off``.
+* :func:`select_channels` - budgets, minimum total and the layer balance factor (4.3).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .params import TadtParams
+
+
+@dataclass
+class Selection:
+    idx41: torch.Tensor      # selected conv4_1 channels (ascending), long
+    idx43: torch.Tensor      # selected conv4_3 channels (ascending), long
+    w41: float               # balance factor applied to conv4_1
+    reg_steps: Tuple[int, int]      # Adam steps taken (conv4_1, conv4_3)
+    reg_peak: Tuple[float, float]   # fitted prediction peak per layer (diagnostic: the label peak is 1)
+    rank_kept: int           # channels the ranking mask keeps (of 512)
+
+    @property
+    def counts(self) -> Tuple[int, int]:
+        return int(self.idx41.numel()), int(self.idx43.numel())
+
+
+def kernel_size(ht: int, wt: int) -> Tuple[int, int]:
+    """Regression/ranking kernel: template + 2 (odd), spec 4.1."""
+    return 2 * math.ceil(ht / 2) + 1, 2 * math.ceil(wt / 2) + 1
+
+
+def gaussian_label(feat: int, ht: int, wt: int, sigma_factor: float = 0.1, exp_factor: float = 0.2,
+                   device=None) -> torch.Tensor:
+    """feat x feat label, peak at the centre cell, sigma = 0.1 * template, exp(-0.2 d^2/sigma^2)."""
+    c = feat // 2
+    d = torch.arange(feat, dtype=torch.float32, device=device) - c
+    sy, sx = sigma_factor * ht, sigma_factor * wt
+    return torch.exp(-exp_factor * (d[:, None] ** 2 / sy ** 2 + d[None, :] ** 2 / sx ** 2))
+
+
+def init_filter(c: int, kh: int, kw: int, scale: float, seed: int) -> torch.Tensor:
+    """randn / (sqrt(rh*rw*C) / scale) with a fixed seed, identical for every layer and sequence (spec 4.1)."""
+    g = torch.Generator().manual_seed(seed)
+    rh, rw = (kh - 1) // 2, (kw - 1) // 2
+    denom = math.sqrt(max(rh * rw, 1) * c)
+    return torch.randn(1, c, kh, kw, generator=g) / denom * scale
+
+
+def regression_scores(feats: torch.Tensor, ht: int, wt: int, p: TadtParams):
+    """feats: L x C x F x F (already multiplied by feature_scale).  Returns (scores L x C, steps per
+    layer, prediction peak per layer).  Implements the MATLAB objective: gradient (2/n) exp(Y) r on
+    entries with |r| >= dead zone; Adam lr (bias x2), coupled weight decay; stop after the step whose
+    pre-step loss sum((exp(Y) r)^2) < reg_stop_loss."""
+    L, C, Fh, Fw = feats.shape
+    dev = feats.device
+    kh, kw = kernel_size(ht, wt)
+    label = gaussian_label(Fh, ht, wt, p.label_sigma_factor, p.label_exp_factor, dev)
+    wexp = torch.exp(label)
+    n = Fh * Fw
+    w = init_filter(C, kh, kw, p.reg_init_scale, p.seed).to(dev).repeat(L, 1, 1, 1)  # L x C x kh x kw
+    b = torch.zeros(L, device=dev)
+    x = feats.reshape(1, L * C, Fh, Fw)
+    m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
+    m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
+    active = torch.ones(L, device=dev)
+    steps = torch.zeros(L, device=dev)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    lr_w, lr_b = p.reg_lr, p.reg_lr * p.reg_bias_lr_mult
+    pred = None
+    for t in range(1, p.reg_max_steps + 1):
+        w.requires_grad_(True)
+        with torch.enable_grad():
+            pred = F.conv2d(x, w, b, padding=(kh // 2, kw // 2), groups=L)[0]  # L x F x F
+            r = pred.detach() - label
+            r = torch.where(r.abs() >= p.reg_dead_zone, r, torch.zeros_like(r))
+            loss_value = ((wexp * r) ** 2).sum(dim=(1, 2))
+            grad_pred = (2.0 / n) * wexp * r
+            (gw,) = torch.autograd.grad(pred, w, grad_pred)
+        w = w.detach()
+        gb = grad_pred.sum(dim=(1, 2)) + p.reg_weight_decay * b
+        gw = gw + p.reg_weight_decay * w
+        a4 = active.view(L, 1, 1, 1)
+        m_w = torch.where(a4 > 0, beta1 * m_w + (1 - beta1) * gw, m_w)
+        v_w = torch.where(a4 > 0, beta2 * v_w + (1 - beta2) * gw * gw, v_w)
+        m_b = torch.where(active > 0, beta1 * m_b + (1 - beta1) * gb, m_b)
+        v_b = torch.where(active > 0, beta2 * v_b + (1 - beta2) * gb * gb, v_b)
+        tt = steps + 1  # per-layer step counter for bias correction
+        bc1, bc2 = 1 - beta1 ** tt, 1 - beta2 ** tt
+        upd_w = lr_w * (m_w / bc1.view(L, 1, 1, 1)) / ((v_w / bc2.view(L, 1, 1, 1)).sqrt() + eps)
+        upd_b = lr_b * (m_b / bc1) / ((v_b / bc2).sqrt() + eps)
+        w = w - a4 * upd_w
+        b = b - active * upd_b
+        steps = steps + active
+        active = active * (loss_value >= p.reg_stop_loss).float()
+        if t % 10 == 0 and not bool(active.any()):
+            break
+    with torch.no_grad():
+        pred = F.conv2d(x, w, b, padding=(kh // 2, kw // 2), groups=L)[0]
+    scores = w.sum(dim=(2, 3))  # L x C: spatial sum of the converged filter (spec 4.1)
+    return scores, [int(s) for s in steps.tolist()], [float(v) for v in pred.amax(dim=(1, 2)).tolist()]
+
+
+def ranking_sizes(feat: int, kh: int, kw: int) -> List[int]:
+    """Odd map sizes for the scale samples, symmetric around feat (spec 4.2)."""
+    b = max(kh, kw) // 2
+    c = feat // 2 + 1
+    sizes = [2 * k + 1 for k in range(b, 2 * (c - 1) + 1)]
+    if feat not in sizes:
+        return []
+    i = sizes.index(feat)
+    pad = min(i, len(sizes) - 1 - i)
+    return sizes[i - pad:i + pad + 1]
+
+
+def ranking_samples(feat41: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """N x C x kh x kw centred crops of the conv4_1 map resized to each ranking size (bicubic,
+    antialiased when shrinking, like MATLAB imresize)."""
+    C, Fh, Fw = feat41.shape
+    out = []
+    for r in ranking_sizes(Fh, kh, kw):
+        m = feat41[None] if r == Fh else F.interpolate(feat41[None], size=(r, r), mode="bicubic",
+                                                          align_corners=False, antialias=True)
+        cy = (r - 1) // 2
+        out.append(m[0, :, cy - kh // 2: cy + kh // 2 + 1, cy - kw // 2: cy + kw // 2 + 1])
+    return torch.stack(out) if out else feat41.new_zeros(0, C, kh, kw)
+
+
+def adjacent_pairs(n: int) -> List[Tuple[int, int]]:
+    """(u, v) pairs, u the sample closer to scale 1, adjacent only (spec 4.2)."""
+    m = (n + 1) // 2 - 1  # 0-based index of the scale-1 sample
+    return [(i, i - 1) for i in range(1, m + 1)] + [(i, i + 1) for i in range(m, n - 1)]
+
+
+def ranking_mask(feat41: torch.Tensor, ht: int, wt: int, p: TadtParams) -> torch.Tensor:
+    """Boolean C-vector of 'scale-sensitive' conv4_1 channels.  feat41: C x F x F, scaled."""
+    C = feat41.shape[0]
+    kh, kw = kernel_size(ht, wt)
+    if p.rank_mode == "off":
+        return torch.ones(C, dtype=torch.bool, device=feat41.device)
+    samples = ranking_samples(feat41, kh, kw)
+    if samples.shape[0] < 3:  # too few scales for pairs (spec A5): keep every channel
+        return torch.ones(C, dtype=torch.bool, device=feat41.device)
+    pairs = adjacent_pairs(samples.shape[0])
+    u = torch.tensor([a for a, _ in pairs], device=feat41.device)
+    v = torch.tensor([b for _, b in pairs], device=feat41.device)
+    w0 = init_filter(C, kh, kw, p.reg_init_scale, p.seed).to(feat41.device)[0]
+    if p.rank_mode == "faithful":
+        # One backward pass at the random initial weights, with the gradient the authors' layer sends:
+        # u gets -exp(-f_u)/L, v gets +exp(f_v)/L, L = log(1 + sum exp(f_u - f_v)).  The input gradient of
+        # sample s is g_s * W, so channel c scores (sum_s g_s) * sum_yx W_c (spec 4.2).  float64: f ~ 1e-6.
+        s64 = samples.double()
+        w64 = w0.double()
+        f = (s64 * w64).sum(dim=(1, 2, 3))
+        lval = torch.log1p(torch.exp(f[u] - f[v]).sum())
+        g = torch.zeros_like(f)
+        g.index_add_(0, u, -torch.exp(-f[u]) / lval)
+        g.index_add_(0, v, torch.exp(f[v]) / lval)
+        score = g.sum() * w64.sum(dim=(1, 2))
+        return score > 0
+    # "trained": fit the no-padding conv with the pair loss oriented as intended,
+    # L = log(1 + sum exp(f_v - f_u)) (u closer to scale 1 should score higher), then W sums > 0.
+    w = w0.clone().requires_grad_(True)
+    bias = torch.zeros((), device=feat41.device, requires_grad=True)
+    opt = torch.optim.Adam([{"params": [w], "lr": p.rank_lr},
+                            {"params": [bias], "lr": p.rank_lr * p.reg_bias_lr_mult}])
+    with torch.enable_grad():
+        for _ in range(p.rank_train_steps):
+            f = (samples * w).sum(dim=(1, 2, 3)) + bias
+            loss = torch.log1p(torch.exp(f[v] - f[u]).sum())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return w.detach().sum(dim=(1, 2)) > 0
+
+
+def balance_peak(feat: torch.Tensor, order: torch.Tensor, top: int) -> torch.Tensor:
+    """max_yx of the sum of the top-`top` channels by score (spec 4.3)."""
+    return feat.index_select(0, order[:top]).sum(dim=0).max()
+
+
+def select_channels(feat41: torch.Tensor, feat43: torch.Tensor, ht: int, wt: int, p: TadtParams) -> Selection:
+    """feat41, feat43: C x F x F first-frame search-window maps (unscaled)."""
+    s = p.feature_scale
+    scores, steps, peaks = regression_scores(torch.stack([feat41, feat43]) * s, ht, wt, p)
+    s41, s43 = scores[0], scores[1]
+    order41 = torch.argsort(s41, descending=True, stable=True)
+    order43 = torch.argsort(s43, descending=True, stable=True)
+
+    rank = ranking_mask(feat41 * s, ht, wt, p)
+    m41 = (s41 > 0) & rank
+    m41[order41[p.channels_conv41:]] = False
+    m43 = s43 > 0
+    m43[order43[p.channels_conv43:]] = False
+    count41, count43 = int(m41.sum()), int(m43.sum())
+    total = count41 + count43
+    if total < p.min_channels_total:  # top up conv4_3 along its sorted list (spec 4.3)
+        m43[order43[count43:count43 + p.min_channels_total - total]] = True
+    if not bool(m43.any()):  # degenerate (all scores <= 0 and no budget): keep the best channel
+        m43[order43[0]] = True
+
+    b43 = balance_peak(feat43, order43, p.balance_top)
+    b41 = balance_peak(feat41, order41, p.balance_top)
+    w41 = float(b43 / b41) if float(b41) > 0 else 0.0
+    return Selection(idx41=torch.nonzero(m41).flatten(), idx43=torch.nonzero(m43).flatten(), w41=w41,
+                     reg_steps=(steps[0], steps[1]), reg_peak=(peaks[0], peaks[1]),
+                     rank_kept=int(rank.sum()))

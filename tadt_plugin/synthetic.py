@@ -1,0 +1,87 @@
+"""Generated test sequences with real texture, motion and scale change (no download needed).
+
+The texture comes from ``grace_hopper.jpg``, a photograph that matplotlib (a dependency) ships as
+sample data.  The background is a blurred, mirrored copy of it; the target is a crop of the face,
+moved along a smooth Lissajous path while its size changes by up to +-35%.  The ground truth is
+known exactly.  Used by ``tadt track demo``, the tests and the benchmark fallback.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Iterator, Tuple
+
+import cv2
+import numpy as np
+
+
+def texture() -> np.ndarray:
+    """RGB uint8 photo shipped with matplotlib."""
+    import matplotlib
+    path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "sample_data", "grace_hopper.jpg")
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"matplotlib sample image not found at {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class SyntheticSequence:
+    """Frame i (0-based) and its exact box, computed on demand, so very long sequences cost no memory."""
+
+    def __init__(self, n_frames: int = 60, size: Tuple[int, int] = (320, 240), target: Tuple[int, int] = (48, 56),
+                 scale_amp: float = 0.35, seed: int = 0, name: str = "demo"):
+        self.n, self.name = n_frames, name
+        self.W, self.H = size
+        tex = texture()
+        th, tw = tex.shape[:2]
+        self.patch = tex[int(th * 0.10):int(th * 0.52), int(tw * 0.28):int(tw * 0.72)]  # face and cap
+        bg = cv2.resize(tex[:, ::-1], (self.W * 2, self.H * 2), interpolation=cv2.INTER_AREA)
+        self.background = cv2.GaussianBlur(bg, (0, 0), 3)
+        self.tw, self.th = target
+        self.scale_amp = scale_amp
+        rng = np.random.default_rng(seed)
+        self.phase = rng.uniform(0, 2 * math.pi, size=3)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def box(self, i: int) -> np.ndarray:
+        t = i / 30.0
+        s = 1.0 + self.scale_amp * math.sin(2 * math.pi * t / 3.0 + self.phase[2])
+        w, h = self.tw * s, self.th * s
+        cx = self.W / 2 + 0.28 * self.W * math.sin(2 * math.pi * t / 4.0 + self.phase[0])
+        cy = self.H / 2 + 0.22 * self.H * math.sin(2 * math.pi * t / 2.7 + self.phase[1])
+        return np.array([cx - w / 2, cy - h / 2, w, h])
+
+    def frame(self, i: int) -> np.ndarray:
+        t = i / 30.0
+        ox = int((self.W / 2) * (1 + math.sin(2 * math.pi * t / 9.0)) / 2)  # slow camera pan
+        oy = int((self.H / 2) * (1 + math.cos(2 * math.pi * t / 11.0)) / 2)
+        img = self.background[oy:oy + self.H, ox:ox + self.W].copy()
+        x, y, w, h = self.box(i)
+        pw, ph = max(2, int(round(w))), max(2, int(round(h)))
+        patch = cv2.resize(self.patch, (pw, ph), interpolation=cv2.INTER_AREA)
+        x0, y0 = int(round(x)), int(round(y))
+        xs, ys = max(x0, 0), max(y0, 0)
+        xe, ye = min(x0 + pw, self.W), min(y0 + ph, self.H)
+        if xe > xs and ye > ys:
+            img[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
+        return img
+
+    def ground_truth(self) -> np.ndarray:
+        return np.stack([self.box(i) for i in range(self.n)])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.n):
+            yield self.frame(i)
+
+    def write_otb(self, folder) -> str:
+        """Write as an OTB-layout folder (img/0001.jpg ..., groundtruth_rect.txt)."""
+        from .sequences import write_boxes_atomic
+        img_dir = os.path.join(folder, "img")
+        os.makedirs(img_dir, exist_ok=True)
+        for i, f in enumerate(self):
+            cv2.imwrite(os.path.join(img_dir, f"{i + 1:04d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+        write_boxes_atomic(os.path.join(folder, "groundtruth_rect.txt"), self.ground_truth())
+        return folder

@@ -1,0 +1,196 @@
+"""The core TADT tracker: holds the state and runs the steps of TADT_SPEC.md in order.
+
+API (RGB arrays in, boxes out; no paths, no toolkit imports)::
+
+    tracker = TadtTracker(TadtParams(...))        # loads the backbone once
+    tracker.initialize(rgb, [x, y, w, h])          # first frame: selection, template (spec 2-4)
+    box, confidence = tracker.track(rgb)           # every later frame (spec 5)
+
+``initialize`` may be called again at any time (VOT reset and multistart experiments re-initialise
+in the same process); the backbone is reused.  The per-frame path is one straight line:
+frame -> rescale -> crop -> backbone (pruned conv4_3) -> channel selection -> pyramid ->
+correlation -> peak -> box, with the peak read as the only device-to-host transfer.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import geometry as geo
+from .backbone import STRIDE, VGG16Conv4, slice_conv43
+from .devices import resolve_device, torch_dtype
+from .errors import BadFrameError
+from .frames import to_rgb_uint8
+from .matching import WindowCache, correlate, locate, pyramid, scale_factors
+from .params import TadtParams
+from .selection import Selection, select_channels
+from .weights import Weights, resolve_weights
+
+
+@dataclass
+class TrackState:
+    s0: float                 # whole-frame rescale factor
+    image_hw: Tuple[int, int]   # rescaled image size
+    side: int                 # network input side S
+    feat: int                 # feature side F = S/4
+    cx: float                 # centre, 1-based rescaled px (MATLAB convention)
+    cy: float
+    w: float                  # target size, rescaled px
+    h: float
+    win: int                  # current window side in rescaled px
+    orig_hw: Tuple[int, int]  # original frame size
+    template: torch.Tensor    # C x ht x wt combined template
+    idx41: torch.Tensor
+    w43: Optional[torch.Tensor]   # pruned conv4_3 weight (None: full conv4_3 + index)
+    b43: Optional[torch.Tensor]
+    idx43: torch.Tensor
+    w41: float
+    ref_peak: float           # template self-correlation, confidence reference
+    selection: Selection
+    timings: Dict[str, float] = field(default_factory=dict)
+
+
+class TadtTracker:
+    def __init__(self, params: Optional[TadtParams] = None, weights: Optional[Weights] = None,
+                 log=None):
+        self.params = params or TadtParams()
+        p = self.params
+        if p.num_threads and p.num_threads > 0:
+            torch.set_num_threads(p.num_threads)
+        self.device = resolve_device(p.device, p.strict_device)
+        self.dtype = torch_dtype(p.dtype)
+        if self.device.type == "cpu" and self.dtype == torch.float16:
+            raise ValueError("dtype float16 is for CUDA; use bfloat16 or float32 on the CPU")
+        kwargs = {} if log is None else {"log": log}
+        self.weights = weights or resolve_weights(p.weights_path, p.weights_search_paths, **kwargs)
+        self.net = VGG16Conv4(self.weights.state_dict, p.input_norm).to(self.device)
+        if self.dtype != torch.float32:
+            self.net = self.net.to(self.dtype)
+            self.net.mean, self.net.inv_std = self.net.mean.float(), self.net.inv_std.float()
+        self.penalties = torch.tensor(p.scale_penalties, device=self.device, dtype=torch.float32)
+        self.windows = WindowCache()
+        self.state: Optional[TrackState] = None
+        self.frame_index = 0
+
+    # ------------------------------------------------------------------------------------------
+    def _to_tensor(self, image) -> torch.Tensor:
+        rgb = to_rgb_uint8(image)
+        return torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float()
+
+    def _window_input(self, frame: torch.Tensor, st: TrackState) -> torch.Tensor:
+        """Crop the search window at the current centre and resize it to S x S (spec 2.3)."""
+        if self.params.lean_crop:
+            return geo.crop_from_original(frame, st.cx, st.cy, st.win, st.side, st.s0)
+        small = geo.rescale_frame(frame, st.image_hw)
+        return geo.crop_and_resize(small, st.cx, st.cy, st.win, st.side)
+
+    def _features(self, x: torch.Tensor, st: TrackState) -> torch.Tensor:
+        """Backbone pass + channel selection and balance -> 1 x C x F x F combined map (spec 4.3)."""
+        x = x.to(self.dtype) if self.dtype != torch.float32 else x
+        f41, f43 = self.net(x, st.w43, st.b43)
+        if st.w43 is None:
+            f43 = f43.index_select(1, st.idx43)
+        f41 = f41.index_select(1, st.idx41) * st.w41
+        return torch.cat([f43, f41], dim=1).float()
+
+    # ------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def initialize(self, image, box_xywh: Sequence[float]) -> Dict[str, object]:
+        p = self.params
+        t0 = time.perf_counter()
+        frame = self._to_tensor(image)
+        H, W = frame.shape[-2:]
+        box = geo.validate_box(box_xywh, (H, W), "initial box")
+        s0 = geo.rescale_factor((box[2], box[3]), p.min_target_size, p.max_target_size)
+        hw = geo.rescaled_size(H, W, s0)
+        small = geo.rescale_frame(frame, hw)
+        x, y, w, h = (geo.matlab_round(v * s0) for v in box)
+        w, h = max(w, 1), max(h, 1)
+        side = geo.window_side(hw[0], hw[1], p.search_factor * p.max_target_size)
+        feat = side // STRIDE
+        cx, cy = x + w / 2.0, y + h / 2.0
+        # First window: top-left floor(centre - S/2), so the crop centre is that + S/2 (spec 2.3).
+        wx, wy = math.floor(cx - side / 2) + side / 2, math.floor(cy - side / 2) + side / 2
+        inp = geo.crop_and_resize(small, wx, wy, side, side)
+        t1 = time.perf_counter()
+        f41, f43 = self.net(inp.to(self.dtype))
+        f41, f43 = f41[0].float(), f43[0].float()
+        t2 = time.perf_counter()
+
+        ht, wt = geo.template_size(h, w, feat, side)
+        with torch.inference_mode(False):
+            sel = select_channels(f41.clone(), f43.clone(), ht, wt, p)
+        t3 = time.perf_counter()
+
+        if p.prune_conv43:
+            w43, b43 = slice_conv43(self.net, sel.idx43)
+        else:
+            w43 = b43 = None
+        combined = torch.cat([f43.index_select(0, sel.idx43), f41.index_select(0, sel.idx41) * sel.w41])
+        c = feat // 2  # centre cell, round(F/2) 1-based (spec 3)
+        template = combined[:, c - ht // 2: c + ht // 2 + 1, c - wt // 2: c + wt // 2 + 1].contiguous()
+        ref_peak = float((template * template).sum())
+        self.state = TrackState(s0=s0, image_hw=hw, side=side, feat=feat, cx=cx, cy=cy, w=float(w), h=float(h),
+                                win=side, orig_hw=(H, W), template=template, idx41=sel.idx41, w43=w43,
+                                b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel)
+        self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
+        self.frame_index = 0
+        t4 = time.perf_counter()
+        self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_selection": t3 - t2,
+                              "init_template": t4 - t3, "init_total": t4 - t0}
+        return {"channels_conv41": sel.counts[0], "channels_conv43": sel.counts[1], "w41": sel.w41,
+                "template_hw": (ht, wt), "s0": s0, "window": side, "reg_steps": sel.reg_steps,
+                "reg_peak": sel.reg_peak, "rank_kept": sel.rank_kept}
+
+    @torch.inference_mode()
+    def track(self, image) -> Tuple[List[float], float]:
+        st = self.state
+        if st is None:
+            raise RuntimeError("track() called before initialize()")
+        frame = self._to_tensor(image)
+        if tuple(frame.shape[-2:]) != st.orig_hw:
+            raise BadFrameError(f"frame size changed from {st.orig_hw[1]}x{st.orig_hw[0]} to "
+                                f"{frame.shape[-1]}x{frame.shape[-2]} mid-sequence")
+        x = self._window_input(frame, st)
+        feats = self._features(x, st)
+        maps = pyramid(feats, self.params.scale_step_cells)
+        resp = correlate(maps, st.template)
+        out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
+                     self.params.window_weight)
+        scale_i, row, col, raw = out.cpu().tolist()  # the one device -> host transfer per frame
+        k = float(self.factors[int(scale_i)])
+        self._update(st, row + 1, col + 1, k)
+        self.frame_index += 1
+        conf = raw / st.ref_peak if st.ref_peak > 0 and math.isfinite(raw) else 0.0
+        return self.box(), float(min(max(conf, 0.0), 1.0))
+
+    def _update(self, st: TrackState, ph: float, pw: float, k: float) -> None:
+        """centre += (peak - win/2) * k; size *= k; window side = round(side * k) (spec 5.6), then the
+        safety rails: bounded size, centre kept on the image."""
+        p = self.params
+        st.cx += (pw - st.win / 2.0) * k
+        st.cy += (ph - st.win / 2.0) * k
+        st.w *= k
+        st.h *= k
+        st.win = max(geo.matlab_round(st.win * k), 8)
+        H, W = st.image_hw
+        lo, hi = p.min_target_px, p.max_target_frac * max(H, W)
+        if min(st.w, st.h) < lo or max(st.w, st.h) > hi:  # lost target: stop the size from running away
+            f = max(lo / min(st.w, st.h), 1.0) if min(st.w, st.h) < lo else hi / max(st.w, st.h)
+            st.w, st.h = st.w * f, st.h * f
+        st.win = min(st.win, 4 * max(H, W) + st.side)
+        if not (math.isfinite(st.cx) and math.isfinite(st.cy)):
+            st.cx, st.cy = W / 2.0, H / 2.0
+        st.cx = min(max(st.cx, 1.0), float(W))
+        st.cy = min(max(st.cy, 1.0), float(H))
+
+    def box(self) -> List[float]:
+        """Current box [x, y, w, h] in the caller's coordinates (spec 5.6: box / s0)."""
+        st = self.state
+        x, y = st.cx - st.w / 2.0, st.cy - st.h / 2.0
+        return [x / st.s0, y / st.s0, st.w / st.s0, st.h / st.s0]
