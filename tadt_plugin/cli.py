@@ -47,7 +47,31 @@ def build_params(args) -> "TadtParams":
         changes["weights_path"] = args.weights
     if getattr(args, "threads", None):
         changes["num_threads"] = args.threads
-    return p.replace(**changes) if changes else p
+    for item in getattr(args, "set", None) or []:
+        key, value = parse_setting(item)
+        changes[key] = value
+    try:
+        return p.replace(**changes) if changes else p
+    except (TypeError, ValueError) as exc:
+        raise TadtError(str(exc)) from None
+
+
+def parse_setting(item: str):
+    """--set KEY=VALUE: VALUE is read as a Python literal when it is one (numbers, tuples, True), else text."""
+    import ast
+    import dataclasses
+    from .params import TadtParams
+    if "=" not in item:
+        raise TadtError(f"--set {item!r}: expected KEY=VALUE")
+    key, raw = item.split("=", 1)
+    names = {f.name for f in dataclasses.fields(TadtParams)}
+    if key not in names:
+        raise TadtError(f"--set {key}: not a TADT parameter; known: {', '.join(sorted(names))}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key, value
 
 
 def make_tracker(args):
@@ -61,6 +85,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="override the parameter set's device (default: the set's, 'auto')")
     p.add_argument("--weights", default=None, help="explicit VGG16 state_dict file")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one parameter of the set, e.g. --set rank_mode=off (repeatable)")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -104,18 +104,30 @@ def crop_and_resize(frame: torch.Tensor, cx: float, cy: float, n: int, out: int)
 
 
 def crop_from_original(frame: torch.Tensor, cx: float, cy: float, n: int, out: int, s0: float) -> torch.Tensor:
-    """Lean path: the same window taken straight from the un-rescaled frame (not bit-exact, spec 7).
-    (cx, cy, n) are in rescaled coordinates; the crop is sampled with one bilinear resize."""
+    """Lean path (spec 7): the same window taken straight from the un-rescaled frame, skipping the
+    whole-frame rescale.  (cx, cy, n) are in rescaled coordinates.  Upscaling (s0 > 1): one bilinear
+    sampling of the original at the rescaled pixel centres.  Shrinking (s0 < 1): the window's footprint
+    is cropped from the original (border replicated) and resized with antialiasing.  Not bit-exact:
+    on real frames the window differs from the faithful path by ~0.5-1.5 grey levels on average."""
     if s0 == 1.0:
         return crop_and_resize(frame, cx, cy, n, out)
     H, W = frame.shape[-2:]
-    # Rescaled 1-based pixel r covers original coordinate (r - 0.5)/s0 + 0.5 (half-pixel centres).
-    start_y = math.floor(cy) - math.ceil(n / 2) + 1  # 1-based rescaled index of the first crop row
+    start_y = math.floor(cy) - math.ceil(n / 2) + 1  # 1-based rescaled index of the first window row
     start_x = math.floor(cx) - math.ceil(n / 2) + 1
-    pos = (torch.arange(out, device=frame.device, dtype=frame.dtype) + 0.5) * (n / out) - 0.5  # crop coords
-    ys = ((start_y + pos) - 0.5) / s0 - 0.5  # 0-based original coordinates
-    xs = ((start_x + pos) - 0.5) / s0 - 0.5
-    gy = (ys + 0.5) / H * 2 - 1
-    gx = (xs + 0.5) / W * 2 - 1
+    if s0 < 1.0:
+        m = max(1, int(round(n / s0)))
+        oy = int(round((start_y - 0.5) / s0 + 0.5)) - 1  # 0-based original index of the first row
+        ox = int(round((start_x - 0.5) / s0 + 0.5)) - 1
+        rows = torch.arange(oy, oy + m, device=frame.device).clamp_(0, H - 1)
+        cols = torch.arange(ox, ox + m, device=frame.device).clamp_(0, W - 1)
+        patch = frame.index_select(1, rows).index_select(2, cols)[None]
+        return F.interpolate(patch, size=(out, out), mode="bilinear", align_corners=False, antialias=True)
+    # Rescaled 1-based pixel r has its centre at original 1-based coordinate (r - 0.5)/s0 + 0.5.
+    pos = (torch.arange(out, device=frame.device, dtype=frame.dtype) + 0.5) * (n / out) - 0.5
+    hr, wr = rescaled_size(H, W, s0)
+    ry = (start_y - 1 + pos).clamp(0, hr - 1)  # 0-based rescaled coordinates, border replicated
+    rx = (start_x - 1 + pos).clamp(0, wr - 1)
+    gy = ((ry + 0.5) / s0) / H * 2 - 1
+    gx = ((rx + 0.5) / s0) / W * 2 - 1
     grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
     return F.grid_sample(frame[None], grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -29,6 +29,7 @@ from .frames import to_rgb_uint8
 from .matching import WindowCache, correlate, locate, pyramid, scale_factors
 from .params import TadtParams
 from .selection import Selection, select_channels
+from .timing import StageTimer
 from .weights import Weights, resolve_weights
 
 
@@ -76,6 +77,7 @@ class TadtTracker:
         self.windows = WindowCache()
         self.state: Optional[TrackState] = None
         self.frame_index = 0
+        self.timer = StageTimer(self.device, enabled=False)  # the benchmark switches it on
 
     # ------------------------------------------------------------------------------------------
     def _to_tensor(self, image) -> torch.Tensor:
@@ -85,18 +87,23 @@ class TadtTracker:
     def _window_input(self, frame: torch.Tensor, st: TrackState) -> torch.Tensor:
         """Crop the search window at the current centre and resize it to S x S (spec 2.3)."""
         if self.params.lean_crop:
-            return geo.crop_from_original(frame, st.cx, st.cy, st.win, st.side, st.s0)
-        small = geo.rescale_frame(frame, st.image_hw)
-        return geo.crop_and_resize(small, st.cx, st.cy, st.win, st.side)
+            with self.timer("crop"):
+                return geo.crop_from_original(frame, st.cx, st.cy, st.win, st.side, st.s0)
+        with self.timer("rescale"):
+            small = geo.rescale_frame(frame, st.image_hw)
+        with self.timer("crop"):
+            return geo.crop_and_resize(small, st.cx, st.cy, st.win, st.side)
 
     def _features(self, x: torch.Tensor, st: TrackState) -> torch.Tensor:
         """Backbone pass + channel selection and balance -> 1 x C x F x F combined map (spec 4.3)."""
         x = x.to(self.dtype) if self.dtype != torch.float32 else x
-        f41, f43 = self.net(x, st.w43, st.b43)
-        if st.w43 is None:
-            f43 = f43.index_select(1, st.idx43)
-        f41 = f41.index_select(1, st.idx41) * st.w41
-        return torch.cat([f43, f41], dim=1).float()
+        with self.timer("backbone"):
+            f41, f43 = self.net(x, st.w43, st.b43)
+        with self.timer("selection"):
+            if st.w43 is None:
+                f43 = f43.index_select(1, st.idx43)
+            f41 = f41.index_select(1, st.idx41) * st.w41
+            return torch.cat([f43, f41], dim=1).float()
 
     # ------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -141,8 +148,10 @@ class TadtTracker:
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
         self.frame_index = 0
         t4 = time.perf_counter()
-        self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_selection": t3 - t2,
-                              "init_template": t4 - t3, "init_total": t4 - t0}
+        self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_regression": sel.seconds[0],
+                              "init_ranking": sel.seconds[1],
+                              "init_selection": (t3 - t2) - sel.seconds[0] - sel.seconds[1] + (t4 - t3),
+                              "init_total": t4 - t0}
         return {"channels_conv41": sel.counts[0], "channels_conv43": sel.counts[1], "w41": sel.w41,
                 "template_hw": (ht, wt), "s0": s0, "window": side, "reg_steps": sel.reg_steps,
                 "reg_peak": sel.reg_peak, "rank_kept": sel.rank_kept}
@@ -152,17 +161,20 @@ class TadtTracker:
         st = self.state
         if st is None:
             raise RuntimeError("track() called before initialize()")
-        frame = self._to_tensor(image)
+        with self.timer("upload"):
+            frame = self._to_tensor(image)
         if tuple(frame.shape[-2:]) != st.orig_hw:
             raise BadFrameError(f"frame size changed from {st.orig_hw[1]}x{st.orig_hw[0]} to "
                                 f"{frame.shape[-1]}x{frame.shape[-2]} mid-sequence")
         x = self._window_input(frame, st)
         feats = self._features(x, st)
-        maps = pyramid(feats, self.params.scale_step_cells)
-        resp = correlate(maps, st.template)
-        out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
-                     self.params.window_weight)
-        scale_i, row, col, raw = out.cpu().tolist()  # the one device -> host transfer per frame
+        with self.timer("pyramid_correlation"):
+            maps = pyramid(feats, self.params.scale_step_cells)
+            resp = correlate(maps, st.template)
+        with self.timer("upsample_peak"):
+            out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
+                         self.params.window_weight)
+            scale_i, row, col, raw = out.cpu().tolist()  # the one device -> host transfer per frame
         k = float(self.factors[int(scale_i)])
         self._update(st, row + 1, col + 1, k)
         self.frame_index += 1

@@ -1,0 +1,207 @@
+"""`tadt bench`: speed per stage, against the backbone limit and against a classic peer (OpenCV CSRT).
+
+Tracks real OTB-layout sequences (``../shared/data/sequences`` style folders, default: the 8 OTB dev
+sequences when found, else generated ones) and prints, per frame, the mean time of each stage
+(frame read and rescale, crop, backbone, selection, pyramid and correlation, upsampling and peak) and
+the first-frame initialisation split (backbone, regression training, ranking, selection).  Two ratios
+come from the same run, because these machines are shared and noisy:
+
+* ``ratio_backbone`` = tracker time per frame / bare backbone forward time on the same S x S input
+  (the full, unpruned VGG16 to conv4_3: the physical limit of any TADT implementation);
+* ``ratio_peer`` = TADT FPS / CSRT FPS on the same frames.  CSRT needs an opencv-contrib wheel: it is
+  used in-process when ``cv2.TrackerCSRT_create`` exists, else in another interpreter given with
+  ``--peer-python`` (a venv with ``opencv-contrib-python-headless``), else reported as nan.
+
+``--baseline`` also runs the unpruned float32 full-frame path on the same frames and prints the
+speed-up.  The last line is machine-readable ``key=value`` pairs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+DEV_SEQUENCES = ("Crossing", "Diving", "DragonBaby", "FaceOcc1", "Human3", "MotorRolling", "Skiing", "Toy")
+STAGES = ("read", "upload", "rescale", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak")
+INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_selection", "init_total")
+
+_PEER_SCRIPT = r"""
+import json, sys, time, cv2
+paths, box = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+imgs = [cv2.imread(p) for p in paths]
+t = cv2.TrackerCSRT_create(); t.init(imgs[0], tuple(int(round(v)) for v in box))
+t0 = time.perf_counter()
+for im in imgs[1:]:
+    t.update(im)
+print(json.dumps({"seconds": time.perf_counter() - t0, "frames": len(imgs) - 1}))
+"""
+
+
+def default_sequences() -> List[Path]:
+    here = Path(__file__).resolve().parents[1]
+    for root in (os.environ.get("TADT_SHARED_DATA"), here.parent / "shared" / "data"):
+        if root and (Path(root) / "sequences").is_dir():
+            found = [Path(root) / "sequences" / n for n in DEV_SEQUENCES if (Path(root) / "sequences" / n).is_dir()]
+            if found:
+                return found
+    return []
+
+
+def _frames_and_gt(path: Optional[Path], max_frames: int):
+    from .sequences import open_source, read_frame
+    from .synthetic import SyntheticSequence
+    if path is None:
+        seq = SyntheticSequence(n_frames=max_frames or 60)
+        return "generated", list(seq), seq.ground_truth(), None
+    s = open_source(path)
+    frames = s.frames[: max_frames or None]
+    t = time.perf_counter()
+    imgs = [read_frame(p) for p in frames]
+    read_s = (time.perf_counter() - t) / len(imgs)
+    return s.name, imgs, s.ground_truth[: len(imgs)], (read_s, [str(p) for p in frames])
+
+
+def peer_fps(paths: List[str], box, peer_python: Optional[str]) -> float:
+    """CSRT frames per second on the same frames (nan when no opencv-contrib is available)."""
+    try:
+        import cv2
+        if hasattr(cv2, "TrackerCSRT_create") and not peer_python:
+            imgs = [cv2.imread(p) for p in paths]
+            t = cv2.TrackerCSRT_create()
+            t.init(imgs[0], tuple(int(round(v)) for v in box))
+            t0 = time.perf_counter()
+            for im in imgs[1:]:
+                t.update(im)
+            return (len(imgs) - 1) / (time.perf_counter() - t0)
+    except Exception:
+        pass
+    if not peer_python:
+        return float("nan")
+    r = subprocess.run([peer_python, "-c", _PEER_SCRIPT, json.dumps(paths), json.dumps(list(map(float, box)))],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"peer CSRT failed in {peer_python}: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return float("nan")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return d["frames"] / d["seconds"]
+
+
+def bare_backbone_seconds(tracker, side: int, repeats: int = 10) -> float:
+    """Full VGG16 to relu4_3 (unpruned) on an S x S input, same device and precision as the tracker."""
+    import torch
+    x = torch.rand(1, 3, side, side, device=tracker.device) * 255
+    with torch.inference_mode():
+        for _ in range(2):
+            tracker.net(x)
+        tracker.timer._sync()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            f41, f43 = tracker.net(x)
+        f43.sum().item()
+    return (time.perf_counter() - t) / repeats
+
+
+def bench_config(params, seqs, max_frames: int, label: str, peer_python=None, with_peer=True) -> Dict[str, float]:
+    from .tracker import TadtTracker
+    from . import metrics
+    tracker = TadtTracker(params)
+    tracker.timer.enabled = True
+    totals = {k: 0.0 for k in STAGES}
+    init = {k: 0.0 for k in INIT_STAGES}
+    n_frames = track_time = bb_time = 0.0
+    peer_frames = peer_time = 0.0
+    aucs = []
+    for path in seqs:
+        name, imgs, gt, read = _frames_and_gt(path, max_frames)
+        tracker.initialize(imgs[0], gt[0])
+        for k in INIT_STAGES:
+            init[k] += tracker.state.timings.get(k, 0.0)
+        tracker.timer.reset()
+        boxes = [gt[0]]
+        t = time.perf_counter()
+        for im in imgs[1:]:
+            boxes.append(tracker.track(im)[0])
+        dt = time.perf_counter() - t
+        n = len(imgs) - 1
+        n_frames += n
+        track_time += dt
+        for k in STAGES[1:]:
+            totals[k] += tracker.timer.totals.get(k, 0.0)
+        totals["read"] += (read[0] if read else 0.0) * n
+        bb_time += bare_backbone_seconds(tracker, tracker.state.side) * n
+        aucs.append(metrics.evaluate(np.asarray(boxes), gt)["auc"])
+        if with_peer and read:
+            fps = peer_fps(read[1], gt[0], peer_python)
+            if np.isfinite(fps):
+                peer_frames += n
+                peer_time += n / fps
+        print(f"  [{label}] {name}: {n / dt:.2f} FPS, init {tracker.state.timings['init_total']:.2f} s, "
+              f"AUC {aucs[-1]:.3f}", file=sys.stderr, flush=True)
+    tracker.timer.enabled = False
+    per_frame = track_time / n_frames
+    out = {f"ms_{k}": 1000 * totals[k] / n_frames for k in STAGES}
+    out.update({f"s_{k}": init[k] / len(seqs) for k in INIT_STAGES})
+    out.update({"fps": n_frames / track_time, "ms_per_frame": 1000 * per_frame,
+                "ms_bare_backbone": 1000 * bb_time / n_frames, "ratio_backbone": track_time / bb_time,
+                "peer_fps": peer_frames / peer_time if peer_time else float("nan"),
+                "mean_auc": float(np.mean(aucs)), "frames": n_frames, "device": str(tracker.device)})
+    out["ratio_peer"] = out["fps"] / out["peer_fps"] if peer_time else float("nan")
+    return out
+
+
+def main(argv=None) -> int:
+    from . import parameter
+    from .cli import parse_setting
+    from .params import TadtParams
+    ap = argparse.ArgumentParser(prog="tadt bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--sequences", nargs="*", default=None, help="OTB-layout folders (default: the dev set)")
+    ap.add_argument("--frames", type=int, default=0, help="at most this many frames per sequence (0: all)")
+    ap.add_argument("--param", default="default")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    ap.add_argument("--baseline", action="store_true", help="also time the unpruned float32 full-frame path")
+    ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
+                    help="interpreter with opencv-contrib for the CSRT peer")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    params: TadtParams = parameter.load(args.param).replace(device=args.device, num_threads=args.threads)
+    for item in args.set:
+        k, v = parse_setting(item)
+        params = params.replace(**{k: v})
+    seqs = [Path(s) for s in args.sequences] if args.sequences else default_sequences()
+    if not seqs:
+        seqs = [None]
+        print("no sequences found: benchmarking a generated sequence", file=sys.stderr)
+    res = bench_config(params, seqs, args.frames, "config", args.peer_python)
+    if args.baseline:
+        base = bench_config(params.replace(prune_conv43=False, dtype="float32", lean_crop=False), seqs,
+                            args.frames, "baseline", with_peer=False)
+        res["baseline_fps"] = base["fps"]
+        res["baseline_auc"] = base["mean_auc"]
+        res["speedup_vs_baseline"] = res["fps"] / base["fps"]
+
+    print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames, device {res['device']}, "
+          f"param {args.param} {' '.join(args.set)}")
+    print("per frame (ms): " + ", ".join(f"{k} {res['ms_' + k]:.1f}" for k in STAGES)
+          + f" | total {res['ms_per_frame']:.1f} (bare backbone {res['ms_bare_backbone']:.1f})")
+    print("first frame (s): " + ", ".join(f"{k[5:]} {res['s_' + k]:.2f}" for k in INIT_STAGES))
+    print(f"FPS {res['fps']:.2f}; CSRT FPS {res['peer_fps']:.2f}; mean AUC {res['mean_auc']:.3f}")
+    if args.baseline:
+        print(f"baseline (unpruned float32, full-frame rescale): FPS {res['baseline_fps']:.2f}, "
+              f"AUC {res['baseline_auc']:.3f}; speed-up {res['speedup_vs_baseline']:.2f}x")
+    keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc"]
+    keys += [k for k in ("baseline_fps", "speedup_vs_baseline", "baseline_auc") if k in res]
+    print(" ".join(f"{k}={res[k]:.4g}" for k in keys) + f" device={res['device']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

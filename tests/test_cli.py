@@ -1,0 +1,76 @@
+"""The `tadt` command end to end on short real sequences: outputs, errors, resume, evaluation."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tadt_plugin.sequences import load_boxes
+
+
+def tadt(*args, cwd=None):
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    return subprocess.run([sys.executable, "-m", "tadt_plugin.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_track_writes_one_box_per_frame(short_seq, tmp_path):
+    seq = short_seq("Skiing", 12)
+    out = tmp_path / "res" / "skiing.txt"
+    r = tadt("track", seq, "--out", out, "--device", "cpu", "--quiet", "--video", tmp_path / "o.avi")
+    assert r.returncode == 0, r.stderr
+    boxes = load_boxes(out)
+    assert boxes.shape == (12, 4) and np.isfinite(boxes).all()
+    assert "FPS" in r.stdout and "success AUC" in r.stdout
+    assert (tmp_path / "o.avi").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("init,msg", [("0,0,0,0", "non-positive"), ("nan,1,5,5", "NaN"),
+                                      ("9000,9000,20,20", "outside"), ("1,2,3", "four numbers")])
+def test_bad_box_is_one_line_error_and_no_file(short_seq, tmp_path, init, msg):
+    seq = short_seq("Skiing", 3)
+    out = tmp_path / "r.txt"
+    r = tadt("track", seq, "--out", out, "--init", init, "--quiet")
+    assert r.returncode == 2 and msg in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_unreadable_frame_mid_sequence_leaves_no_file(short_seq, tmp_path):
+    seq = short_seq("Skiing", 6)
+    frame = seq / "img" / "0004.jpg"
+    data = frame.read_bytes()
+    frame.unlink()
+    frame.write_bytes(data[:100])
+    out = tmp_path / "r.txt"
+    r = tadt("track", seq, "--out", out, "--quiet")
+    assert r.returncode == 2 and "0004.jpg cannot be decoded" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_run_resumes_and_eval_compares(short_seq, tmp_path, seq_root):
+    short_seq("Skiing", 10)
+    root = short_seq("Crossing", 10).parent
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "Crossing.txt").write_text("1,1,1,1\n")  # finished earlier: must be kept
+    r = tadt("run", root, "--out", out, "--quiet", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "Crossing: done already" in r.stdout and load_boxes(out / "Crossing.txt").shape == (1, 4)
+    assert load_boxes(out / "Skiing.txt").shape == (10, 4)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    r = tadt("run", root, "--out", out, "--quiet")
+    assert "Skiing: done already" in r.stdout
+    r = tadt("eval", root, "--results", out, "--compare", f"again={out}", "--plot", tmp_path / "s.png")
+    assert r.returncode == 0, r.stderr
+    assert "Skiing" in r.stdout and "mean" in r.stdout and (tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_weights_command_names_the_source():
+    r = tadt("weights", "--offline")
+    assert r.returncode == 0 and "verified" in r.stdout
+
+
+def test_unknown_parameter_set_is_named(short_seq, tmp_path):
+    r = tadt("track", short_seq("Skiing", 2), "--out", tmp_path / "r.txt", "--param", "nope")
+    assert r.returncode == 2 and "unknown parameter set 'nope'" in r.stderr

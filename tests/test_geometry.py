@@ -1,0 +1,89 @@
+"""Spec section 11 sanity values and the geometry conventions."""
+import math
+
+import pytest
+import torch
+
+from tadt_plugin import geometry as geo
+from tadt_plugin.errors import BadBoxError
+from tadt_plugin.matching import pyramid, scale_factors
+from tadt_plugin.selection import adjacent_pairs, gaussian_label, kernel_size, ranking_sizes
+
+
+def setup(box_w, box_h, img_w=640, img_h=480):
+    s0 = geo.rescale_factor((box_w, box_h))
+    H, W = geo.rescaled_size(img_h, img_w, s0)
+    w, h = geo.matlab_round(box_w * s0), geo.matlab_round(box_h * s0)
+    side = geo.window_side(H, W)
+    feat = side // 4
+    return s0, (H, W), (w, h), side, feat
+
+
+def test_spec_example_50x50():
+    s0, hw, (w, h), side, feat = setup(50, 50)
+    assert s0 == 1.0 and side == 180 and feat == 45
+    ht, wt = geo.template_size(h, w, feat, side)
+    assert (ht, wt) == (13, 13)
+    assert kernel_size(ht, wt) == (15, 15)
+    sizes = ranking_sizes(feat, 15, 15)
+    assert sizes == list(range(15, 76, 2)) and len(sizes) == 31
+    pairs = adjacent_pairs(len(sizes))
+    assert len(pairs) == 30 and sizes[15] == 45
+    assert all(abs(a - 15) < abs(b - 15) for a, b in pairs)  # u is always closer to scale 1
+    x = torch.rand(1, 8, 45, 45)
+    assert pyramid(x).shape == (3, 8, 45, 45)
+    lab = gaussian_label(45, ht, wt)
+    assert lab.shape == (45, 45) and lab[22, 22] == 1.0 and lab.argmax() == 22 * 45 + 22
+    # sigma = 0.1 * 13 = 1.3: exp(-0.2 * 1^2 / 1.3^2) one cell off centre
+    assert float(lab[22, 23]) == pytest.approx(math.exp(-0.2 / 1.3 ** 2), rel=1e-6)
+
+
+def test_spec_example_100x40():
+    s0, hw, (w, h), side, feat = setup(100, 40)
+    assert math.sqrt(100 * 40) == pytest.approx(63.25, abs=0.01)
+    assert s0 == pytest.approx(0.9328, abs=1e-4)
+    assert (w, h) == (93, 37)
+    ht, wt = geo.template_size(h, w, feat, side)
+    assert (ht, wt) == (9, 23)
+    kh, kw = kernel_size(ht, wt)
+    assert (kh, kw) == (11, 25)
+    sizes = ranking_sizes(feat, kh, kw)
+    assert sizes[0] == 25 and sizes[-1] == 65 and len(sizes) == 21
+
+
+def test_spec_example_small_image():
+    s0, (H, W), _, side, feat = setup(30, 30, img_w=100, img_h=100)
+    assert s0 == pytest.approx(44 / 30)
+    assert (H, W) == (147, 147)
+    assert side == 148 and feat == 37
+    assert scale_factors(37, mode="faithful") == (45 / 47, 1.0, 45 / 43)
+    assert scale_factors(37, mode="adaptive") == pytest.approx((37 / 39, 1.0, 37 / 35))
+
+
+def test_window_side_is_8k_plus_4():
+    for sz in range(20, 400):
+        s = geo.window_side(1000, 1000, sz)
+        assert (s - 4) % 8 == 0 and sz < s <= sz + 8
+
+
+def test_template_is_clamped_for_elongated_targets():
+    ht, wt = geo.template_size(400, 10, 45, 180)
+    assert ht == 43 and wt == 3
+
+
+def test_crop_replicates_border_and_centres():
+    frame = torch.arange(100, dtype=torch.float32).view(1, 10, 10).repeat(3, 1, 1)
+    patch = geo.crop_and_resize(frame, cx=1.0, cy=1.0, n=4, out=4)[0, 0]
+    # 1-based rows floor(1) + (1..4) - 2 = 0..3, i.e. 0-based -1..2, clamped to 0,0,1,2
+    assert patch[0, 0] == 0 and patch[1, 1] == 0 and patch[3, 3] == 22
+
+
+@pytest.mark.parametrize("box,msg", [
+    ((0, 0, 0, 10), "non-positive"), ((5, 5, -3, 10), "non-positive"),
+    ((float("nan"), 1, 10, 10), "NaN"), ((1, 1, float("inf"), 10), "NaN or infinity"),
+    ((500, 500, 10, 10), "outside"), ((-50, -50, 20, 20), "outside"),
+    ((1, 1, 1.5, 10), "smaller than 2"), ((1, 2, 3), "expected 4"),
+])
+def test_bad_boxes_are_named(box, msg):
+    with pytest.raises(BadBoxError, match=msg):
+        geo.validate_box(box, (240, 320))

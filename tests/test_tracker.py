@@ -1,0 +1,98 @@
+"""The core tracker on real frames: backbone shapes, pruning, selection, tracking accuracy, inputs."""
+import numpy as np
+import pytest
+import torch
+
+from tadt_plugin import metrics
+from tadt_plugin.backbone import VGG16Conv4, slice_conv43
+from tadt_plugin.errors import BadBoxError, BadFrameError
+from tadt_plugin.sequences import open_source, read_frame
+from tadt_plugin.synthetic import SyntheticSequence
+
+
+def frames_of(seq_root, name, n):
+    s = open_source(seq_root / name)
+    return [read_frame(p) for p in s.frames[:n]], s.ground_truth[:n]
+
+
+def run(tracker, frames, gt):
+    tracker.initialize(frames[0], gt[0])
+    out = [list(gt[0])] + [tracker.track(f)[0] for f in frames[1:]]
+    return np.asarray(out)
+
+
+def test_backbone_shapes_and_pruning(tracker_factory):
+    t = tracker_factory()
+    x = torch.rand(1, 3, 180, 180) * 255
+    f41, f43 = t.net(x)
+    assert f41.shape == (1, 512, 45, 45) and f43.shape == (1, 512, 45, 45)  # stride 4: pool3 removed
+    idx = torch.tensor([3, 17, 200, 511])
+    w, b = slice_conv43(t.net, idx)
+    _, f43p = t.net(x, w, b)
+    assert torch.allclose(f43p, f43[:, idx], atol=1e-4, rtol=1e-4)
+
+
+def test_selection_on_a_real_first_frame(seq_root, tracker_factory):
+    frames, gt = frames_of(seq_root, "Crossing", 1)
+    t = tracker_factory()
+    info = t.initialize(frames[0], gt[0])
+    c41, c43 = info["channels_conv41"], info["channels_conv43"]
+    assert 0 < c41 <= 80 and c43 <= 300 and 250 <= c41 + c43 <= 380
+    assert min(info["reg_peak"]) > 0.5, "the regression should fit the Gaussian label (peak 1)"
+    assert 0.35 * 512 < info["rank_kept"] < 0.65 * 512  # faithful ranking: a seeded ~half (spec 4.2)
+    idx41, idx43 = t.state.idx41.clone(), t.state.idx43.clone()
+    t.initialize(frames[0], gt[0])  # deterministic and re-initialisable
+    assert torch.equal(idx41, t.state.idx41) and torch.equal(idx43, t.state.idx43)
+    off = tracker_factory(rank_mode="off").initialize(frames[0], gt[0])
+    assert off["rank_kept"] == 512 and off["channels_conv41"] >= c41
+
+
+def test_tracks_a_real_sequence(seq_root, tracker_factory):
+    frames, gt = frames_of(seq_root, "Crossing", 60)
+    res = run(tracker_factory(), frames, gt)
+    score = metrics.evaluate(res, gt)
+    assert score["auc"] >= 0.6, score
+
+
+def test_tracks_the_generated_demo(tracker_factory):
+    seq = SyntheticSequence(n_frames=40)
+    res = run(tracker_factory(), list(seq), seq.ground_truth())
+    assert metrics.evaluate(res, seq.ground_truth())["auc"] >= 0.5
+
+
+def test_grey_rgba_and_16bit_frames_track_like_rgb(seq_root, tracker_factory):
+    frames, gt = frames_of(seq_root, "Toy", 8)  # Toy is a grayscale JPEG sequence
+    t = tracker_factory()
+    ref = run(t, frames, gt)
+    grey = run(t, [f[:, :, 0] for f in frames], gt)
+    rgba = run(t, [np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]) for f in frames], gt)
+    deep = run(t, [f.astype(np.uint16) * 257 for f in frames], gt)
+    assert np.allclose(ref, grey) and np.allclose(ref, rgba) and np.allclose(ref, deep)
+
+
+def test_bad_input_is_named(tracker_factory, seq_root):
+    frames, gt = frames_of(seq_root, "Skiing", 2)
+    t = tracker_factory()
+    with pytest.raises(RuntimeError, match="before initialize"):
+        t.track(frames[0])
+    with pytest.raises(BadBoxError, match="non-positive"):
+        t.initialize(frames[0], [10, 10, 0, 5])
+    with pytest.raises(BadBoxError, match="outside"):
+        t.initialize(frames[0], [5000, 10, 20, 20])
+    t.initialize(frames[0], gt[0])
+    with pytest.raises(BadFrameError, match="size changed"):
+        t.track(frames[1][:100])
+
+
+def test_lost_target_stays_sane(tracker_factory):
+    """Noise frames after the init: the box must stay finite, bounded and on the image."""
+    seq = SyntheticSequence(n_frames=1)
+    t = tracker_factory()
+    t.initialize(seq.frame(0), seq.box(0))
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        box, conf = t.track(rng.integers(0, 256, size=(240, 320, 3), dtype=np.uint8))
+        assert np.all(np.isfinite(box)) and 0 <= conf <= 1
+    x, y, w, h = box
+    assert 1 <= w <= 320 * 1.01 and 1 <= h <= 320 * 1.01
+    assert -w <= x <= 320 and -h <= y <= 240
