@@ -156,6 +156,52 @@ def bench_config(params, seqs, max_frames: int, label: str, peer_python=None, wi
     return out
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process in MB (Linux /proc; falls back to the peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def long_run(params, n_frames: int, checkpoints=(1000, 10000), window: int = 100) -> Dict[str, float]:
+    """Track a generated sequence of n_frames (frames made on the fly, so the input costs no memory);
+    report RSS and peak RSS at each checkpoint, and FPS over the first and the last `window` frames."""
+    from .synthetic import SyntheticSequence
+    from .tracker import TadtTracker
+    seq = SyntheticSequence(n_frames=n_frames, name="long")
+    tracker = TadtTracker(params)
+    tracker.initialize(seq.frame(0), seq.box(0))
+    out: Dict[str, float] = {}
+    times = []
+    for i in range(1, n_frames):
+        img = seq.frame(i)
+        t = time.perf_counter()
+        box, _ = tracker.track(img)
+        times.append(time.perf_counter() - t)
+        if not np.all(np.isfinite(box)):
+            raise RuntimeError(f"non-finite box at frame {i + 1}")
+        if (i + 1) in checkpoints or i + 1 == n_frames:
+            out[f"rss_mb_{i + 1}"] = rss_mb()
+            out[f"peak_rss_mb_{i + 1}"] = peak_rss_mb()
+            print(f"  frame {i + 1}: RSS {out[f'rss_mb_{i + 1}']:.0f} MB, peak {out[f'peak_rss_mb_{i + 1}']:.0f} MB, "
+                  f"last {window} frames {window / sum(times[-window:]):.2f} FPS", file=sys.stderr, flush=True)
+    out["fps_first"] = min(window, len(times)) / sum(times[:window])
+    out["fps_last"] = min(window, len(times)) / sum(times[-window:])
+    out["frames"] = n_frames
+    return out
+
+
 def main(argv=None) -> int:
     from . import parameter
     from .cli import parse_setting
@@ -170,12 +216,22 @@ def main(argv=None) -> int:
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--long", type=int, default=0, metavar="N",
+                    help="instead: track a generated N-frame sequence and report memory and FPS drift")
     args = ap.parse_args(argv)
 
     params: TadtParams = parameter.load(args.param).replace(device=args.device, num_threads=args.threads)
     for item in args.set:
         k, v = parse_setting(item)
         params = params.replace(**{k: v})
+    if args.long:
+        r = long_run(params, args.long)
+        marks = sorted(int(k.rsplit("_", 1)[1]) for k in r if k.startswith("rss_mb_"))
+        print(f"long run: {args.long} generated frames; " + "; ".join(
+            f"frame {m}: RSS {r[f'rss_mb_{m}']:.0f} MB (peak {r[f'peak_rss_mb_{m}']:.0f} MB)" for m in marks)
+            + f"; FPS first 100 {r['fps_first']:.2f}, last 100 {r['fps_last']:.2f}")
+        print(" ".join(f"{k}={v:.4g}" for k, v in r.items()))
+        return 0
     seqs = [Path(s) for s in args.sequences] if args.sequences else default_sequences()
     if not seqs:
         seqs = [None]

@@ -117,7 +117,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.environ[datasets.FOLDER_ENV] = ours.folder
     datasets.register(ours.folder)
     atomic.install()
-    import pytracking.run_tracker as run_tracker
+    import importlib
+    # (not `import pytracking.run_tracker as ...`: pytracking/__init__.py rebinds that name to the function)
+    run_tracker = importlib.import_module("pytracking.run_tracker")
+    run_tracker = sys.modules["pytracking.run_tracker"]
 
     old_argv = sys.argv
     sys.argv = [run_tracker.__file__, *rest]
@@ -127,6 +130,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     finally:
         sys.argv = old_argv
+    if pargs.debug:  # pytracking saves no results in debug mode
+        return 0
     missing = missing_results(pargs)
     if missing:
         print(f"tadt: error: no results for {len(missing)} sequence(s): {', '.join(missing)} "
