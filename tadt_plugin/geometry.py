@@ -54,11 +54,12 @@ def rescaled_size(h: int, w: int, s0: float) -> Tuple[int, int]:
     return max(1, math.ceil(s0 * h - 1e-9)), max(1, math.ceil(s0 * w - 1e-9))
 
 
-def window_side(img_h: int, img_w: int, base: float = 177.0) -> int:
-    """Search window side S of the form 8k+4 (spec 2.2)."""
+def window_side(img_h: int, img_w: int, base: float = 177.0, floor: int = 44) -> int:
+    """Search window side S of the form 8k+4 (spec 2.2).  Not in the original: the base never drops
+    below `floor` (the minimum target size), so degenerate tiny images still give a usable window."""
     sz = int(round(base))
     if sz > img_w or sz > img_h:
-        sz = min(img_w, img_h)
+        sz = max(min(img_w, img_h), min(floor, sz))
     return sz + 8 - ((sz - 4) % 8)
 
 

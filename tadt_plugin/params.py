@@ -66,6 +66,7 @@ class TadtParams:
     scale_step_cells: int = 2
     scale_penalties: Tuple[float, float, float] = (0.99, 1.0, 1.0055)
     window_weight: float = 1.0
+    scale_lr: float = 1.0            # size update damping; 1.0 = the authors' direct replacement (spec 5.6)
     prune_conv43: bool = True        # compute only the selected conv4_3 output channels (spec 7)
 
     # --- safety rails (not in the original; only bite on a lost target) --------------------------------

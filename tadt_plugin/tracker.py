@@ -187,9 +187,10 @@ class TadtTracker:
         p = self.params
         st.cx += (pw - st.win / 2.0) * k
         st.cy += (ph - st.win / 2.0) * k
-        st.w *= k
-        st.h *= k
-        st.win = max(geo.matlab_round(st.win * k), 8)
+        ks = 1.0 + p.scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
+        st.w *= ks
+        st.h *= ks
+        st.win = max(geo.matlab_round(st.win * ks), 8)
         H, W = st.image_hw
         lo, hi = p.min_target_px, p.max_target_frac * max(H, W)
         if min(st.w, st.h) < lo or max(st.w, st.h) > hi:  # lost target: stop the size from running away
