@@ -34,7 +34,7 @@ def test_backbone_shapes_and_pruning(tracker_factory):
 
 def test_selection_on_a_real_first_frame(seq_root, tracker_factory):
     frames, gt = frames_of(seq_root, "Crossing", 1)
-    t = tracker_factory()
+    t = tracker_factory(rank_mode="faithful")
     info = t.initialize(frames[0], gt[0])
     c41, c43 = info["channels_conv41"], info["channels_conv43"]
     assert 0 < c41 <= 80 and c43 <= 300 and 250 <= c41 + c43 <= 380
