@@ -108,51 +108,73 @@ def bare_backbone_seconds(tracker, side: int, repeats: int = 10) -> float:
     return (time.perf_counter() - t) / repeats
 
 
-def bench_config(params, seqs, max_frames: int, label: str, peer_python=None, with_peer=True) -> Dict[str, float]:
-    from .tracker import TadtTracker
+class _Acc:
+    """Accumulates one configuration's timings over sequences."""
+
+    def __init__(self, label, tracker):
+        self.label, self.tracker = label, tracker
+        self.totals = {k: 0.0 for k in STAGES}
+        self.init = {k: 0.0 for k in INIT_STAGES}
+        self.frames = self.track_time = self.bb_time = 0.0
+        self.aucs, self.n_seq = [], 0
+
+    def result(self) -> Dict[str, float]:
+        n = max(self.frames, 1)
+        out = {f"ms_{k}": 1000 * self.totals[k] / n for k in STAGES}
+        out.update({f"s_{k}": self.init[k] / max(self.n_seq, 1) for k in INIT_STAGES})
+        out.update({"fps": self.frames / self.track_time, "ms_per_frame": 1000 * self.track_time / n,
+                    "ms_bare_backbone": 1000 * self.bb_time / n, "ratio_backbone": self.track_time / self.bb_time,
+                    "mean_auc": float(np.mean(self.aucs)), "frames": self.frames,
+                    "device": str(self.tracker.device)})
+        return out
+
+
+def run_configs(configs, seqs, max_frames: int, peer_python=None) -> Dict[str, Dict[str, float]]:
+    """Track every sequence with every configuration, interleaved sequence by sequence, so that machine
+    load affects all configurations alike.  configs: list of (label, TadtParams)."""
     from . import metrics
-    tracker = TadtTracker(params)
-    tracker.timer.enabled = True
-    totals = {k: 0.0 for k in STAGES}
-    init = {k: 0.0 for k in INIT_STAGES}
-    n_frames = track_time = bb_time = 0.0
+    from .tracker import TadtTracker
+    accs = []
+    for label, params in configs:
+        t = TadtTracker(params)
+        t.timer.enabled = True
+        accs.append(_Acc(label, t))
     peer_frames = peer_time = 0.0
-    aucs = []
     for path in seqs:
         name, imgs, gt, read = _frames_and_gt(path, max_frames)
-        tracker.initialize(imgs[0], gt[0])
-        for k in INIT_STAGES:
-            init[k] += tracker.state.timings.get(k, 0.0)
-        tracker.timer.reset()
-        boxes = [gt[0]]
-        t = time.perf_counter()
-        for im in imgs[1:]:
-            boxes.append(tracker.track(im)[0])
-        dt = time.perf_counter() - t
         n = len(imgs) - 1
-        n_frames += n
-        track_time += dt
-        for k in STAGES[1:]:
-            totals[k] += tracker.timer.totals.get(k, 0.0)
-        totals["read"] += (read[0] if read else 0.0) * n
-        bb_time += bare_backbone_seconds(tracker, tracker.state.side) * n
-        aucs.append(metrics.evaluate(np.asarray(boxes), gt)["auc"])
-        if with_peer and read:
+        for acc in accs:
+            tr = acc.tracker
+            tr.initialize(imgs[0], gt[0])
+            for k in INIT_STAGES:
+                acc.init[k] += tr.state.timings.get(k, 0.0)
+            tr.timer.reset()
+            boxes = [gt[0]]
+            t = time.perf_counter()
+            for im in imgs[1:]:
+                boxes.append(tr.track(im)[0])
+            dt = time.perf_counter() - t
+            acc.frames += n
+            acc.track_time += dt
+            acc.n_seq += 1
+            for k in STAGES[1:]:
+                acc.totals[k] += tr.timer.totals.get(k, 0.0)
+            acc.totals["read"] += (read[0] if read else 0.0) * n
+            acc.bb_time += bare_backbone_seconds(tr, tr.state.side) * n
+            acc.aucs.append(metrics.evaluate(np.asarray(boxes), gt)["auc"])
+            print(f"  [{acc.label}] {name}: {n / dt:.2f} FPS, init {tr.state.timings['init_total']:.2f} s, "
+                  f"AUC {acc.aucs[-1]:.3f}", file=sys.stderr, flush=True)
+        if read:
             fps = peer_fps(read[1], gt[0], peer_python)
             if np.isfinite(fps):
                 peer_frames += n
                 peer_time += n / fps
-        print(f"  [{label}] {name}: {n / dt:.2f} FPS, init {tracker.state.timings['init_total']:.2f} s, "
-              f"AUC {aucs[-1]:.3f}", file=sys.stderr, flush=True)
-    tracker.timer.enabled = False
-    per_frame = track_time / n_frames
-    out = {f"ms_{k}": 1000 * totals[k] / n_frames for k in STAGES}
-    out.update({f"s_{k}": init[k] / len(seqs) for k in INIT_STAGES})
-    out.update({"fps": n_frames / track_time, "ms_per_frame": 1000 * per_frame,
-                "ms_bare_backbone": 1000 * bb_time / n_frames, "ratio_backbone": track_time / bb_time,
-                "peer_fps": peer_frames / peer_time if peer_time else float("nan"),
-                "mean_auc": float(np.mean(aucs)), "frames": n_frames, "device": str(tracker.device)})
-    out["ratio_peer"] = out["fps"] / out["peer_fps"] if peer_time else float("nan")
+    out = {}
+    for acc in accs:
+        r = acc.result()
+        r["peer_fps"] = peer_frames / peer_time if peer_time else float("nan")
+        r["ratio_peer"] = r["fps"] / r["peer_fps"] if peer_time else float("nan")
+        out[acc.label] = r
     return out
 
 
@@ -213,6 +235,7 @@ def main(argv=None) -> int:
     ap.add_argument("--param", default="default")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
     ap.add_argument("--baseline", action="store_true", help="also time the unpruned float32 full-frame path")
+    ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
     ap.add_argument("--threads", type=int, default=0)
@@ -236,26 +259,34 @@ def main(argv=None) -> int:
     if not seqs:
         seqs = [None]
         print("no sequences found: benchmarking a generated sequence", file=sys.stderr)
-    res = bench_config(params, seqs, args.frames, "config", args.peer_python)
+    configs = [("config", params)]
+    if args.bf16:
+        configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
     if args.baseline:
-        base = bench_config(params.replace(prune_conv43=False, dtype="float32", lean_crop=False), seqs,
-                            args.frames, "baseline", with_peer=False)
-        res["baseline_fps"] = base["fps"]
-        res["baseline_auc"] = base["mean_auc"]
-        res["speedup_vs_baseline"] = res["fps"] / base["fps"]
-
-    print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames, device {res['device']}, "
-          f"param {args.param} {' '.join(args.set)}")
-    print("per frame (ms): " + ", ".join(f"{k} {res['ms_' + k]:.1f}" for k in STAGES)
-          + f" | total {res['ms_per_frame']:.1f} (bare backbone {res['ms_bare_backbone']:.1f})")
-    print("first frame (s): " + ", ".join(f"{k[5:]} {res['s_' + k]:.2f}" for k in INIT_STAGES))
-    print(f"FPS {res['fps']:.2f}; CSRT FPS {res['peer_fps']:.2f}; mean AUC {res['mean_auc']:.3f}")
-    if args.baseline:
-        print(f"baseline (unpruned float32, full-frame rescale): FPS {res['baseline_fps']:.2f}, "
-              f"AUC {res['baseline_auc']:.3f}; speed-up {res['speedup_vs_baseline']:.2f}x")
-    keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc"]
-    keys += [k for k in ("baseline_fps", "speedup_vs_baseline", "baseline_auc") if k in res]
-    print(" ".join(f"{k}={res[k]:.4g}" for k in keys) + f" device={res['device']}")
+        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False)))
+    results = run_configs(configs, seqs, args.frames, args.peer_python)
+    res = results["config"]
+    print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames per configuration, "
+          f"device {res['device']}, param {args.param} {' '.join(args.set)}")
+    for label, r in results.items():
+        print(f"[{label}] per frame (ms): " + ", ".join(f"{k} {r['ms_' + k]:.1f}" for k in STAGES)
+              + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f})")
+        print(f"[{label}] first frame (s): " + ", ".join(f"{k[5:]} {r['s_' + k]:.2f}" for k in INIT_STAGES))
+        print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}")
+    print(f"CSRT FPS {res['peer_fps']:.2f}")
+    if "baseline" in results:
+        res["speedup_vs_baseline"] = res["fps"] / results["baseline"]["fps"]
+        res["auc_minus_baseline"] = res["mean_auc"] - results["baseline"]["mean_auc"]
+        res["baseline_fps"] = results["baseline"]["fps"]
+        res["baseline_s_init"] = results["baseline"]["s_init_total"]
+    if "bf16" in results:
+        res["bf16_fps"] = results["bf16"]["fps"]
+        res["bf16_auc"] = results["bf16"]["mean_auc"]
+        res["bf16_speedup"] = results["bf16"]["fps"] / res["fps"]
+    keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
+            "speedup_vs_baseline", "auc_minus_baseline", "baseline_fps", "baseline_s_init", "bf16_fps", "bf16_auc",
+            "bf16_speedup"]
+    print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}")
     return 0
 
 

@@ -277,23 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="do not try torchvision's download")
     p.set_defaults(func=cmd_weights)
 
-    for name, module, help_ in (("bench", "tadt_plugin.bench", "speed benchmark per stage, with ratios"),
-                                ("pytracking", "tadt_plugin.pytracking.cli", "install into / run in a pytracking checkout"),
-                                ("vot", "vot_integration.cli", "VOT toolkit workspace and TraX server")):
-        p = sub.add_parser(name, help=help_, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=None, module=module)
+    for name, help_ in (("bench", "speed benchmark per stage, with ratios"),
+                        ("pytracking", "install into / run in a pytracking checkout"),
+                        ("vot", "VOT toolkit workspace and TraX server")):
+        sub.add_parser(name, help=help_ + f" (see `tadt {name} --help`)", add_help=False)
     return ap
+
+
+DELEGATED = {"bench": "tadt_plugin.bench", "pytracking": "tadt_plugin.pytracking.cli",
+             "vot": "tadt_plugin.vot_integration.cli"}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    args = ap.parse_args(argv)
     try:
-        if args.func is None:
-            module = args.module.replace("vot_integration", "tadt_plugin.vot_integration")
-            return _delegate(module, args.rest)
+        if argv and argv[0] in DELEGATED:  # their own parsers handle the rest, options included
+            return _delegate(DELEGATED[argv[0]], argv[1:])
+        args = ap.parse_args(argv)
         return args.func(args)
     except TadtError as exc:
         _err(str(exc))
