@@ -56,6 +56,8 @@ class VGG16Conv4(nn.Module):
         """rgb255: N x 3 x H x W float in 0..255.  Returns (relu4_1, relu4_3), each N x C x H/4 x W/4."""
         x = (rgb255 - self.mean) * self.inv_std
         x = x.to(self.conv4_1.weight.dtype)
+        if self.conv4_1.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # the layout the weights were put in
         r41 = F.relu(self.conv4_1(self.to_relu3_3(x)))
         r42 = F.relu(self.conv4_2(r41))
         if conv43_weight is None:
@@ -65,8 +67,19 @@ class VGG16Conv4(nn.Module):
         return r41, r43
 
 
-def slice_conv43(net: VGG16Conv4, channels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """conv4_3 weight and bias restricted to the given output channels (pruning, spec 7)."""
+def slice_conv43(net: VGG16Conv4, channels: torch.Tensor, multiple: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """conv4_3 weight and bias restricted to the given output channels (pruning, spec 7), in that order.
+
+    With ``multiple`` > 1 the list is padded with unselected channels up to a multiple of it, and the
+    caller keeps the first ``len(channels)`` outputs: oneDNN's float32 convolution runs much faster on
+    output-channel counts that fill its 16-wide blocks in pairs (this 2-core AVX-512 CPU, one thread,
+    45 x 45 input: 261 channels 60 ms, 288 channels 50 ms, 300 channels 70 ms, 320 channels 53 ms)."""
     idx = channels.to(net.conv4_3.weight.device)
+    n_out = net.conv4_3.weight.shape[0]
+    if multiple > 1 and len(idx) % multiple:
+        target = min(-(-len(idx) // multiple) * multiple, n_out)
+        unused = torch.ones(n_out, dtype=torch.bool, device=idx.device)
+        unused[idx] = False
+        idx = torch.cat([idx, unused.nonzero()[:, 0][: target - len(idx)]])
     return (net.conv4_3.weight.index_select(0, idx).contiguous(),
             net.conv4_3.bias.index_select(0, idx).contiguous())

@@ -12,7 +12,8 @@ come from the same run, because these machines are shared and noisy:
   used in-process when ``cv2.TrackerCSRT_create`` exists, else in another interpreter given with
   ``--peer-python`` (a venv with ``opencv-contrib-python-headless``), else reported as nan.
 
-``--baseline`` also runs the unpruned float32 full-frame path on the same frames and prints the
+``--baseline`` also runs the path before the speed work (unpruned conv4_3, float32, whole-frame rescale,
+conv2d correlation) on the same frames and prints the
 speed-up.  The last line is machine-readable ``key=value`` pairs.
 """
 from __future__ import annotations
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=0, help="at most this many frames per sequence (0: all)")
     ap.add_argument("--param", default="default")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
-    ap.add_argument("--baseline", action="store_true", help="also time the unpruned float32 full-frame path")
+    ap.add_argument("--baseline", action="store_true", help="also time the path before the speed work: unpruned conv4_3, float32, contiguous layout, whole-frame rescale, conv2d correlation")
     ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
@@ -263,7 +264,7 @@ def main(argv=None) -> int:
     if args.bf16:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
     if args.baseline:
-        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False)))
+        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False, correlation="conv", channels_last=False)))
     results = run_configs(configs, seqs, args.frames, args.peer_python)
     res = results["config"]
     print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames per configuration, "

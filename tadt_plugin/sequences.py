@@ -136,6 +136,19 @@ def find_ground_truth(folder: Path) -> Optional[Path]:
     return None
 
 
+def check_numbering(frames: List[Path]) -> None:
+    """Numbered frames (0001.jpg, 0002.jpg, ...) must have no gap: a missing frame would silently shift
+    every later frame against its ground-truth row."""
+    if not all(p.stem.isdigit() for p in frames):
+        return
+    nums = [int(p.stem) for p in frames]
+    for a, b, p in zip(nums, nums[1:], frames):
+        if b != a + 1:
+            missing = f"{a + 1:0{len(p.stem)}d}{p.suffix}"
+            raise BadFrameError(f"frame {p.parent / missing} is missing (frames {p.name} .. "
+                                f"{b:0{len(p.stem)}d}{p.suffix} are not consecutive)")
+
+
 def is_otb_sequence(folder: Path) -> bool:
     folder = Path(folder)
     return (folder / "img").is_dir() and find_ground_truth(folder) is not None
@@ -154,6 +167,7 @@ def open_source(source) -> Sequence_:
     frames = list_images(img_dir)
     if not frames:
         raise TadtError(f"no image frames ({', '.join(IMAGE_EXTS)}) found in {img_dir}")
+    check_numbering(frames)
     gt_path = find_ground_truth(src)
     gt = load_boxes(gt_path) if gt_path else None
     if gt is not None and len(gt) < len(frames):

@@ -73,6 +73,8 @@ class TadtTracker:
         if self.dtype != torch.float32:
             self.net = self.net.to(self.dtype)
             self.net.mean, self.net.inv_std = self.net.mean.float(), self.net.inv_std.float()
+        if p.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.penalties = torch.tensor(p.scale_penalties, device=self.device, dtype=torch.float32)
         self.windows = WindowCache()
         self.state: Optional[TrackState] = None
@@ -100,10 +102,13 @@ class TadtTracker:
         with self.timer("backbone"):
             f41, f43 = self.net(x, st.w43, st.b43)
         with self.timer("selection"):
+            # advanced indexing rather than index_select: 5x faster on channels-last maps
             if st.w43 is None:
-                f43 = f43.index_select(1, st.idx43)
-            f41 = f41.index_select(1, st.idx41) * st.w41
-            return torch.cat([f43, f41], dim=1).float()
+                f43 = f43[:, st.idx43]
+            elif f43.shape[1] != len(st.idx43):  # padded pruned conv4_3: keep the selected outputs
+                f43 = f43[:, : len(st.idx43)]
+            f41 = f41[:, st.idx41] * st.w41
+            return torch.cat([f43, f41], dim=1).float().contiguous()
 
     # ------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -135,7 +140,7 @@ class TadtTracker:
         t3 = time.perf_counter()
 
         if p.prune_conv43:
-            w43, b43 = slice_conv43(self.net, sel.idx43)
+            w43, b43 = slice_conv43(self.net, sel.idx43, p.prune_multiple)
         else:
             w43 = b43 = None
         combined = torch.cat([f43.index_select(0, sel.idx43), f41.index_select(0, sel.idx41) * sel.w41])
@@ -170,7 +175,7 @@ class TadtTracker:
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
             maps = pyramid(feats, self.params.scale_step_cells)
-            resp = correlate(maps, st.template)
+            resp = correlate(maps, st.template, self.params.correlation)
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
                          self.params.window_weight)

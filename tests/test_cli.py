@@ -74,3 +74,20 @@ def test_weights_command_names_the_source():
 def test_unknown_parameter_set_is_named(short_seq, tmp_path):
     r = tadt("track", short_seq("Skiing", 2), "--out", tmp_path / "r.txt", "--param", "nope")
     assert r.returncode == 2 and "unknown parameter set 'nope'" in r.stderr
+
+
+def test_missing_weights_missing_frame_and_resized_frame_are_one_line_errors(short_seq, tmp_path):
+    import cv2
+    seq = short_seq("Skiing", 5)
+    out = tmp_path / "r.txt"
+    r = tadt("track", seq, "--out", out, "--quiet", "--weights", tmp_path / "nope.pt")
+    assert r.returncode == 2 and "nope.pt" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    frame = seq / "img" / "0003.jpg"
+    img = cv2.imread(str(frame))
+    cv2.imwrite(str(frame), img[: img.shape[0] // 2])  # the frame changes size mid-sequence
+    r = tadt("track", seq, "--out", out, "--quiet")
+    assert r.returncode == 2 and "size changed" in r.stderr and "Traceback" not in r.stderr and not out.exists()
+    frame.unlink()  # ...and then goes missing
+    r = tadt("track", seq, "--out", out, "--quiet")
+    assert r.returncode == 2 and "0003.jpg" in r.stderr and "Traceback" not in r.stderr and not out.exists()

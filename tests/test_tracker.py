@@ -30,6 +30,11 @@ def test_backbone_shapes_and_pruning(tracker_factory):
     w, b = slice_conv43(t.net, idx)
     _, f43p = t.net(x, w, b)
     assert torch.allclose(f43p, f43[:, idx], atol=1e-4, rtol=1e-4)
+    w, b = slice_conv43(t.net, idx, multiple=32)  # padded with unselected channels, selected ones first
+    _, f43p = t.net(x, w, b)
+    assert f43p.shape[1] == 32 and torch.allclose(f43p[:, :4], f43[:, idx], atol=1e-4, rtol=1e-4)
+    w, b = slice_conv43(t.net, torch.arange(500), multiple=32)  # never beyond the layer's 512 outputs
+    assert w.shape[0] == 512 and torch.equal(w[:500], t.net.conv4_3.weight[:500])
 
 
 def test_selection_on_a_real_first_frame(seq_root, tracker_factory):
@@ -96,3 +101,23 @@ def test_lost_target_stays_sane(tracker_factory):
     x, y, w, h = box
     assert 1 <= w <= 320 * 1.01 and 1 <= h <= 320 * 1.01
     assert -w <= x <= 320 and -h <= y <= 240
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 45, 45, 13, 11), (3, 7, 30, 28, 5, 9), (1, 4, 9, 9, 9, 9)])
+def test_gemm_correlation_equals_conv2d(shape):
+    from tadt_plugin.matching import correlate
+    s, c, fh, fw, ht, wt = shape
+    g = torch.Generator().manual_seed(1)
+    maps, tmpl = torch.randn(s, c, fh, fw, generator=g), torch.randn(c, ht, wt, generator=g)
+    ref = correlate(maps, tmpl, "conv")
+    out = correlate(maps, tmpl, "gemm")
+    assert out.shape == ref.shape == (s, 1, fh - ht + 1 + 2 * (ht // 2), fw - wt + 1 + 2 * (wt // 2))
+    assert torch.allclose(out, ref, atol=1e-4 * ref.abs().max().item())
+
+
+def test_fast_path_tracks_like_the_original_path(seq_root, tracker_factory):
+    """Padded pruned conv4_3 + GEMM correlation (default) against full conv4_3 + conv2d correlation."""
+    frames, gt = frames_of(seq_root, "Crossing", 12)
+    a = run(tracker_factory(correlation="conv", prune_conv43=False), frames, gt)
+    b = run(tracker_factory(correlation="gemm"), frames, gt)
+    assert np.abs(a - b).max() < 0.5, np.abs(a - b).max()

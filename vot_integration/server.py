@@ -48,6 +48,9 @@ def region_to_box(region) -> List[float]:
             raise TadtError(f"wrong region format: polygon with {len(pts)} points")
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         return [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+    if kind == Region.SPECIAL:  # also what a rectangle with NaN coordinates decodes to
+        raise TadtError(f"wrong region format: special region {region} (TADT needs a rectangle or polygon; "
+                        "NaN coordinates arrive as a special region)")
     raise TadtError(f"wrong region format: {kind} (TADT accepts rectangle or polygon)")
 
 

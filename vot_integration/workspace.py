@@ -204,18 +204,24 @@ def create_workspace(ws: Path, sequences: Iterable[Path], stack: Optional[str] =
 
 def summarize_analysis(path: Path) -> str:
     """Readable figures from `vot analysis --format json`: per experiment and tracker, accuracy,
-    robustness and EAO (whichever the stack computed)."""
+    robustness and EAO (whichever the stack computed).  In the reset (supervised) experiment the
+    toolkit's robustness is a number of failures per sequence (lower is better); in multistart it is the
+    fraction of frames tracked before failing (higher is better)."""
     import json
     d = json.loads(Path(path).read_text())
     trackers = list(d.get("trackers", {}).keys())
     lines = []
     for exp, block in d.get("results", {}).items():
+        supervised = block.get("type", "").endswith("SupervisedExperiment")
         analyses = block.get("parameters", {}).get("analyses", [])
         for a, res in zip(analyses, block.get("results", [])):
             kind = a.get("type", "").rsplit(".", 1)[-1]
             for tr, v in zip(trackers, res):
                 if kind in ("AverageAccuracy",):
                     lines.append(f"{exp:11s} {tr:10s} accuracy {v[0]:.3f}")
+                elif kind == "AverageAccuracyRobustness" and supervised:
+                    # the supervised (reset) R is a failure count, length-weighted mean per sequence
+                    lines.append(f"{exp:11s} {tr:10s} accuracy {v[0]:.3f} failures {v[1]:.2f} per sequence")
                 elif kind == "AverageAccuracyRobustness":
                     lines.append(f"{exp:11s} {tr:10s} accuracy {v[0]:.3f} robustness {v[1]:.3f}")
                 elif kind == "EAOScore":
