@@ -12,8 +12,8 @@ come from the same run, because these machines are shared and noisy:
   used in-process when ``cv2.TrackerCSRT_create`` exists, else in another interpreter given with
   ``--peer-python`` (a venv with ``opencv-contrib-python-headless``), else reported as nan.
 
-``--baseline`` also runs the path before the speed work (unpruned conv4_3, float32, whole-frame rescale,
-conv2d correlation) on the same frames and prints the
+``--baseline`` also runs the path before the speed work (unpruned conv4_3, float32, contiguous layout,
+whole-frame rescale, conv2d correlation, conv2d regression at initialisation) on the same frames and prints the
 speed-up.  The last line is machine-readable ``key=value`` pairs.
 """
 from __future__ import annotations
@@ -118,6 +118,7 @@ class _Acc:
         self.init = {k: 0.0 for k in INIT_STAGES}
         self.frames = self.track_time = self.bb_time = 0.0
         self.aucs, self.n_seq = [], 0
+        self.selections = []  # (conv4_1 set, conv4_3 set) per sequence
 
     def result(self) -> Dict[str, float]:
         n = max(self.frames, 1)
@@ -147,6 +148,7 @@ def run_configs(configs, seqs, max_frames: int, peer_python=None) -> Dict[str, D
         for acc in accs:
             tr = acc.tracker
             tr.initialize(imgs[0], gt[0])
+            acc.selections.append((set(tr.state.idx41.tolist()), set(tr.state.idx43.tolist())))
             for k in INIT_STAGES:
                 acc.init[k] += tr.state.timings.get(k, 0.0)
             tr.timer.reset()
@@ -173,6 +175,11 @@ def run_configs(configs, seqs, max_frames: int, peer_python=None) -> Dict[str, D
     out = {}
     for acc in accs:
         r = acc.result()
+        if accs[-1].label == "baseline":  # selected channels against the baseline's, mean Jaccard per layer
+            for layer, name in ((0, "conv41"), (1, "conv43")):
+                r[f"jaccard_{name}_vs_baseline"] = float(np.mean([
+                    len(a[layer] & b[layer]) / max(len(a[layer] | b[layer]), 1)
+                    for a, b in zip(acc.selections, accs[-1].selections)]))
         r["peer_fps"] = peer_frames / peer_time if peer_time else float("nan")
         r["ratio_peer"] = r["fps"] / r["peer_fps"] if peer_time else float("nan")
         out[acc.label] = r
@@ -235,7 +242,9 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=0, help="at most this many frames per sequence (0: all)")
     ap.add_argument("--param", default="default")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
-    ap.add_argument("--baseline", action="store_true", help="also time the path before the speed work: unpruned conv4_3, float32, contiguous layout, whole-frame rescale, conv2d correlation")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time the path before the speed work: unpruned conv4_3, float32, contiguous layout, "
+                         "whole-frame rescale, conv2d correlation, conv2d regression at initialisation")
     ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
@@ -264,7 +273,9 @@ def main(argv=None) -> int:
     if args.bf16:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
     if args.baseline:
-        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False, correlation="conv", channels_last=False)))
+        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False,
+                                                   correlation="conv", channels_last=False,
+                                                   regression_backend="conv")))
     results = run_configs(configs, seqs, args.frames, args.peer_python)
     res = results["config"]
     print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames per configuration, "
@@ -273,19 +284,23 @@ def main(argv=None) -> int:
         print(f"[{label}] per frame (ms): " + ", ".join(f"{k} {r['ms_' + k]:.1f}" for k in STAGES)
               + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f})")
         print(f"[{label}] first frame (s): " + ", ".join(f"{k[5:]} {r['s_' + k]:.2f}" for k in INIT_STAGES))
-        print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}")
+        print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}"
+              + (f", selected channels vs baseline (Jaccard) conv4_1 {r['jaccard_conv41_vs_baseline']:.3f} "
+                 f"conv4_3 {r['jaccard_conv43_vs_baseline']:.3f}" if "jaccard_conv41_vs_baseline" in r else ""))
     print(f"CSRT FPS {res['peer_fps']:.2f}")
     if "baseline" in results:
         res["speedup_vs_baseline"] = res["fps"] / results["baseline"]["fps"]
         res["auc_minus_baseline"] = res["mean_auc"] - results["baseline"]["mean_auc"]
         res["baseline_fps"] = results["baseline"]["fps"]
         res["baseline_s_init"] = results["baseline"]["s_init_total"]
+        res["jaccard_conv41"] = res["jaccard_conv41_vs_baseline"]
+        res["jaccard_conv43"] = res["jaccard_conv43_vs_baseline"]
     if "bf16" in results:
         res["bf16_fps"] = results["bf16"]["fps"]
         res["bf16_auc"] = results["bf16"]["mean_auc"]
         res["bf16_speedup"] = results["bf16"]["fps"] / res["fps"]
     keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
-            "speedup_vs_baseline", "auc_minus_baseline", "baseline_fps", "baseline_s_init", "bf16_fps", "bf16_auc",
+            "speedup_vs_baseline", "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43", "bf16_fps", "bf16_auc",
             "bf16_speedup"]
     print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}")
     return 0

@@ -82,6 +82,25 @@ class _FFTCorrelator:
         return full[:, :, y0:y0 + self.kh, x0:x0 + self.kw]
 
 
+class _ConvCorrelator:
+    """The same two operations with conv2d and its weight gradient (the direct route, as the authors'
+    vl_nnconv computes them): the reference for :class:`_FFTCorrelator` and the "before" path of the
+    benchmark (``regression_backend="conv"``)."""
+
+    def __init__(self, x: torch.Tensor, kh: int, kw: int):
+        self.L, self.C, self.F = x.shape[0], x.shape[1], x.shape[-1]
+        self.kh, self.kw = kh, kw
+        self.x = x.reshape(1, self.L * self.C, self.F, self.F)  # one grouped conv for both layers
+        self.pad = (kh // 2, kw // 2)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.x, w, padding=self.pad, groups=self.L)[0]
+
+    def filter_grad(self, g: torch.Tensor) -> torch.Tensor:
+        return torch.nn.grad.conv2d_weight(self.x, (self.L, self.C, self.kh, self.kw), g[None],
+                                           padding=self.pad, groups=self.L)
+
+
 def regression_scores(feats: torch.Tensor, ht: int, wt: int, p: TadtParams):
     """feats: L x C x F x F (already multiplied by feature_scale).  Returns (scores L x C, steps per
     layer, prediction peak per layer).  Implements the MATLAB objective: gradient (2/n) exp(Y) r on
@@ -96,7 +115,7 @@ def regression_scores(feats: torch.Tensor, ht: int, wt: int, p: TadtParams):
     n = Fh * Fw
     w = init_filter(C, kh, kw, p.reg_init_scale, p.seed).to(dev).repeat(L, 1, 1, 1)  # L x C x kh x kw
     b = torch.zeros(L, device=dev)
-    corr = _FFTCorrelator(feats.float(), kh, kw)
+    corr = (_ConvCorrelator if p.regression_backend == "conv" else _FFTCorrelator)(feats.float(), kh, kw)
     m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
     m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
     active = torch.ones(L, device=dev)

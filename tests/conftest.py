@@ -1,6 +1,7 @@
 """Shared fixtures.  Real data comes from ../shared/data (next to the checkout) or $TADT_SHARED_DATA;
 tests that need it are skipped, with the reason shown, when it is absent."""
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,12 @@ def seq_root() -> Path:
 
 
 def make_short_otb(src: Path, dest: Path, n: int) -> Path:
-    """An OTB-layout copy of the first n frames of src: frames symlinked, ground truth cut."""
+    """An OTB-layout copy of the first n frames of src, ground truth cut.  Frames are copied, not
+    symlinked, so a test that damages a frame can never write through to the shared data."""
     (dest / "img").mkdir(parents=True)
     frames = sorted((src / "img").iterdir())[:n]
     for f in frames:
-        (dest / "img" / f.name).symlink_to(f)
+        shutil.copyfile(f, dest / "img" / f.name)
     lines = (src / "groundtruth_rect.txt").read_text().splitlines()[:n]
     (dest / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
     return dest

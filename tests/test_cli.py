@@ -85,9 +85,22 @@ def test_missing_weights_missing_frame_and_resized_frame_are_one_line_errors(sho
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
     frame = seq / "img" / "0003.jpg"
     img = cv2.imread(str(frame))
+    frame.unlink()  # never write through to the source (short_seq copies, but stay safe)
     cv2.imwrite(str(frame), img[: img.shape[0] // 2])  # the frame changes size mid-sequence
     r = tadt("track", seq, "--out", out, "--quiet")
     assert r.returncode == 2 and "size changed" in r.stderr and "Traceback" not in r.stderr and not out.exists()
     frame.unlink()  # ...and then goes missing
     r = tadt("track", seq, "--out", out, "--quiet")
     assert r.returncode == 2 and "0003.jpg" in r.stderr and "Traceback" not in r.stderr and not out.exists()
+
+
+def test_bench_prints_stages_and_a_key_value_line(short_seq):
+    r = tadt("bench", "--device", "cpu", "--sequences", short_seq("Skiing", 5), "--bf16")
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = dict(kv.split("=", 1) for kv in r.stdout.strip().splitlines()[-1].split())
+    assert float(last["fps"]) > 0 and 0.5 < float(last["ratio_backbone"]) < 3 and float(last["bf16_fps"]) > 0
+    assert "pyramid_correlation" in r.stdout and "regression" in r.stdout
+    r = tadt("bench", "--device", "cpu", "--long", "120")
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = dict(kv.split("=", 1) for kv in r.stdout.strip().splitlines()[-1].split())
+    assert float(last["rss_mb_120"]) > 0 and float(last["fps_last"]) > 0

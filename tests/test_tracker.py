@@ -121,3 +121,17 @@ def test_fast_path_tracks_like_the_original_path(seq_root, tracker_factory):
     a = run(tracker_factory(correlation="conv", prune_conv43=False), frames, gt)
     b = run(tracker_factory(correlation="gemm"), frames, gt)
     assert np.abs(a - b).max() < 0.5, np.abs(a - b).max()
+
+
+def test_fft_regression_correlation_equals_conv2d():
+    """The regression's FFT correlation and filter gradient against conv2d and its weight gradient."""
+    from tadt_plugin.selection import _ConvCorrelator, _FFTCorrelator
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 16, 21, 21, generator=g)
+    w, grad_out = torch.randn(2, 16, 9, 7, generator=g), torch.randn(2, 21, 21, generator=g)
+    a, b = _FFTCorrelator(x, 9, 7), _ConvCorrelator(x, 9, 7)
+    fa, fb = a.forward(w), b.forward(w)
+    ga, gb = a.filter_grad(grad_out), b.filter_grad(grad_out)
+    assert fa.shape == fb.shape == (2, 21, 21) and ga.shape == gb.shape == (2, 16, 9, 7)
+    assert torch.allclose(fa, fb, atol=1e-4 * fb.abs().max().item())
+    assert torch.allclose(ga, gb, atol=1e-4 * gb.abs().max().item())
