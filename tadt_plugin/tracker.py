@@ -108,7 +108,7 @@ class TadtTracker:
             elif f43.shape[1] != len(st.idx43):  # padded pruned conv4_3: keep the selected outputs
                 f43 = f43[:, : len(st.idx43)]
             f41 = f41[:, st.idx41] * st.w41
-            return torch.cat([f43, f41], dim=1).float().contiguous()
+            return torch.cat([f43, f41], dim=1).float()  # channels-last: the pyramid's resizing is ~8x faster
 
     # ------------------------------------------------------------------------------------------
     @torch.inference_mode()
