@@ -1,8 +1,8 @@
 """VOT toolkit integration: workspace builder, TraX session logic, and the real toolkit end to end.
 
 The toolkit runs in its own venv (it pins a GUI OpenCV): created once under
-$TADT_HOME/vot-toolkit-venv (default ~/.cache/tadt_plugin) with vot-toolkit==0.7.4 and
-attributee==0.1.9, reused afterwards; the end-to-end tests are skipped, with the reason shown, only
+$TADT_HOME/vot-toolkit-venv (default ~/.cache/tadt_plugin) by `tadt vot toolkit-venv` (vot-toolkit==0.7.4,
+attributee==0.1.9, vot-trax and opencv-contrib for the CSRT example), reused afterwards; the end-to-end tests are skipped, with the reason shown, only
 if it cannot be installed.
 """
 import fcntl
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tadt_plugin.vot_integration.workspace import (anchor_values, create_workspace, summarize_analysis,
-                                                   write_trackers_ini)
+from tadt_plugin.vot_integration.workspace import (CSRT_CHECK, anchor_values, create_workspace,
+                                                   summarize_analysis, write_trackers_ini)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -33,13 +33,13 @@ def vot_bin():
     with open(v.parent / ".vot-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ok = (v / "bin" / "vot").exists() and subprocess.run(
-            [str(v / "bin" / "python"), "-c", "import vot.workspace"], capture_output=True).returncode == 0
-        if not ok:
+            [str(v / "bin" / "python"), "-c", "import vot.workspace\n" + CSRT_CHECK], capture_output=True).returncode == 0
+        if not ok:  # the documented command: `tadt vot toolkit-venv DIR`
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(v)], check=True)
-            r = subprocess.run([str(v / "bin" / "pip"), "install", "-q", "vot-toolkit==0.7.4", "attributee==0.1.9"],
+            r = subprocess.run([sys.executable, "-m", "tadt_plugin.vot_integration.cli", "toolkit-venv", str(v)],
                                capture_output=True, text=True)
             if r.returncode != 0:
-                pytest.skip(f"the VOT toolkit could not be installed: {r.stderr.strip()[-300:]}")
+                pytest.skip(f"the VOT toolkit could not be installed: {(r.stdout + r.stderr).strip()[-300:]}")
     return v / "bin"
 
 
@@ -130,3 +130,62 @@ def test_unreadable_frame_ends_the_session_cleanly(vot_bin, short_seq, tmp_path)
                        capture_output=True, text=True, env=env, timeout=600)  # must not hang
     assert r.returncode != 0 or "rror" in r.stdout + r.stderr
     assert "00000003.jpg cannot be decoded" in log.read_text()
+
+
+def _has_csrt():
+    import cv2
+    return any(hasattr(o, n) for o, n in ((cv2, "TrackerCSRT_create"), (getattr(cv2, "TrackerCSRT", None), "create"),
+                                          (getattr(cv2, "legacy", None), "TrackerCSRT_create")))
+
+
+def test_with_csrt_checks_the_interpreter_first(short_seq, tmp_path):
+    """`--with-csrt PY` refuses an interpreter that cannot run the CSRT example, naming the fix, and
+    leaves no half-made workspace; an interpreter that can gets the [CSRT] entry."""
+    from tadt_plugin.errors import TadtError
+    src = short_seq("Skiing", 6)
+    with pytest.raises(TadtError, match="cannot run"):
+        create_workspace(tmp_path / "a", [src], csrt_python=str(tmp_path / "no-such-python"))
+    assert not (tmp_path / "a").exists()
+    pytest.importorskip("trax", reason="vot-trax is not installed (pip install 'tadt-plugin[vot]')")
+    if _has_csrt():
+        create_workspace(tmp_path / "b", [src], csrt_python=sys.executable)
+        assert "[CSRT]" in (tmp_path / "b" / "trackers.ini").read_text()
+    else:  # this environment's OpenCV has no contrib modules (the plain opencv-python wheel)
+        with pytest.raises(TadtError, match="no CSRT.*opencv-contrib-python-headless"):
+            create_workspace(tmp_path / "b", [src], csrt_python=sys.executable)
+        assert not (tmp_path / "b").exists()
+
+
+def test_csrt_server_without_contrib_quits_with_the_fix(seq_root, tmp_path):
+    """The CSRT example server, run where OpenCV has no CSRT, ends the TraX session with a reason that
+    says what to install (instead of an AttributeError traceback in the toolkit's log)."""
+    trax = pytest.importorskip("trax", reason="vot-trax is not installed (pip install 'tadt-plugin[vot]')")
+    from trax.client import Client
+    if _has_csrt():
+        pytest.skip("this environment's OpenCV has CSRT; the missing-contrib path cannot be tried here")
+    from tadt_plugin.vot_integration import workspace
+    script = Path(workspace.__file__).with_name("csrt_server.py")
+    err = tmp_path / "csrt.err"
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(err, "w"))
+    client = Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), log=lambda *a: None)
+    frame = sorted((seq_root / "Skiing" / "img").iterdir())[0]
+    with pytest.raises(trax.TraxException, match="opencv-contrib-python-headless"):
+        client.initialize({"color": trax.FileImage.create(str(frame))},
+                          [(trax.Rectangle.create(10.0, 10.0, 30.0, 30.0), {})], {})
+    assert proc.wait(timeout=60) == 2
+    assert "no CSRT" in err.read_text() and "Traceback" not in err.read_text()
+
+
+def test_csrt_example_entry_runs_in_the_toolkit(vot_bin, short_seq, tmp_path):
+    """The documented second tracker: the toolkit venv made by `tadt vot toolkit-venv` runs the CSRT
+    example entry beside TADT's (baseline experiment, a short real sequence)."""
+    ws = tmp_path / "ws"
+    create_workspace(ws, [short_seq("Crossing", 20)], csrt_python=str(vot_bin / "python"))
+    r = subprocess.run([str(vot_bin / "vot"), "evaluate", "CSRT", "--experiments", "baseline"], cwd=ws,
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=600)
+    assert r.returncode == 0 and "error" not in (r.stdout + r.stderr).lower(), r.stdout[-2000:] + r.stderr[-2000:]
+    res = ws / "results" / "CSRT" / "baseline" / "Crossing"
+    assert (res / "Crossing_001.bin").is_file()
+    times = (res / "Crossing_001_time.value").read_text().split()
+    assert len(times) == 20, times   # one reply per frame

@@ -9,14 +9,24 @@ from pathlib import Path
 
 from tadt_plugin.errors import TadtError
 
-TOOLKIT_PINS = ("vot-toolkit==0.7.4", "attributee==0.1.9", "opencv-contrib-python-headless")
+TOOLKIT_PINS = ("vot-toolkit==0.7.4", "attributee==0.1.9", "vot-trax>=4")
 
 
 def make_toolkit_venv(path: Path) -> Path:
+    """The toolkit's own venv, plus opencv-contrib (for the CSRT example entry and `tadt bench
+    --peer-python`).  vot-toolkit pulls in opencv-python; both wheels provide `cv2`, and which one wins
+    depends on pip's install order, so the contrib wheel of the same version is laid over it afterwards."""
+    from .workspace import check_csrt_python
     path = Path(path)
+    py = str(path / "bin" / "python")
     if not (path / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", *TOOLKIT_PINS], check=True)
+    subprocess.run([py, "-m", "pip", "install", "-q", *TOOLKIT_PINS], check=True)
+    version = subprocess.run([py, "-c", "from importlib.metadata import version; print(version('opencv-python'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                    f"opencv-contrib-python-headless=={version}"], check=True)
+    check_csrt_python(py)
     return path
 
 

@@ -13,6 +13,7 @@ import configparser
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
@@ -42,6 +43,26 @@ def csrt_tracker_entry(python: str, timeout: int = 60) -> dict:
     script = Path(__file__).with_name("csrt_server.py")
     return {"label": "OpenCV CSRT", "protocol": "trax",
             "command": " ".join(shlex.quote(c) for c in (python, str(script))), "timeout": str(timeout)}
+
+
+CSRT_CHECK = ("import cv2, trax, sys\n"
+              "ok = hasattr(cv2, 'TrackerCSRT_create') or hasattr(getattr(cv2, 'TrackerCSRT', None), 'create') "
+              "or hasattr(getattr(cv2, 'legacy', None), 'TrackerCSRT_create')\n"
+              "sys.exit(0 if ok else f'OpenCV {cv2.__version__} there has no CSRT (no contrib modules)')\n")
+
+
+def check_csrt_python(python: str) -> None:
+    """The CSRT example entry needs vot-trax and an opencv-contrib wheel in `python`'s environment: check it
+    before writing the entry, so the toolkit does not find out in the middle of an evaluation."""
+    fix = (f"install them with `{python} -m pip install opencv-contrib-python-headless vot-trax`, or make a "
+           f"toolkit venv that has them with `tadt vot toolkit-venv DIR`")
+    try:
+        r = subprocess.run([python, "-c", CSRT_CHECK], capture_output=True, text=True, timeout=120)
+    except OSError as exc:
+        raise TadtError(f"--with-csrt: cannot run {python}: {exc.strerror}") from exc
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or ["failed"])[-1]
+        raise TadtError(f"--with-csrt: {python} cannot run the CSRT example ({why}); {fix}")
 
 
 def write_trackers_ini(path: Path, name: str, entry: dict, replace: bool = True) -> None:
@@ -174,6 +195,8 @@ def create_workspace(ws: Path, sequences: Iterable[Path], stack: Optional[str] =
                      device: Optional[str] = None, csrt_python: Optional[str] = None, threads: Optional[int] = None,
                      copy_frames: bool = False) -> List[str]:
     ws = Path(ws)
+    if csrt_python:
+        check_csrt_python(csrt_python)
     seq_root = ws / "sequences"
     seq_root.mkdir(parents=True, exist_ok=True)
     (ws / "results").mkdir(exist_ok=True)
