@@ -23,7 +23,7 @@ import torch
 
 from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
-from .devices import resolve_device, torch_dtype
+from .devices import check_dtype, resolve_device, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, correlate, locate, pyramid, scale_factors
@@ -65,8 +65,7 @@ class TadtTracker:
             torch.set_num_threads(p.num_threads)
         self.device = resolve_device(p.device, p.strict_device)
         self.dtype = torch_dtype(p.dtype)
-        if self.device.type == "cpu" and self.dtype == torch.float16:
-            raise ValueError("dtype float16 is for CUDA; use bfloat16 or float32 on the CPU")
+        check_dtype(self.device, self.dtype)
         kwargs = {} if log is None else {"log": log}
         self.weights = weights or resolve_weights(p.weights_path, p.weights_search_paths, **kwargs)
         self.net = VGG16Conv4(self.weights.state_dict, p.input_norm).to(self.device)

@@ -111,3 +111,24 @@ def test_cuda_request_without_gpu_falls_back_or_errors():
         resolve_device("cuda", strict=True)
     with pytest.raises(DeviceError, match="unknown device|unsupported device"):
         resolve_device("tpu")
+
+
+def test_bfloat16_on_a_cpu_without_it_warns_once(monkeypatch):
+    from tadt_plugin import devices
+    assert isinstance(devices.cpu_has_native_bf16(), bool)   # the real probe answers on this machine
+    cpu = torch.device("cpu")
+    with pytest.raises(ValueError, match="float16 is for CUDA"):
+        devices.check_dtype(cpu, torch.float16)
+    monkeypatch.setattr(devices, "_warned", set())
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        devices.check_dtype(cpu, torch.bfloat16)
+    assert not w
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        devices.check_dtype(cpu, torch.bfloat16)
+        devices.check_dtype(cpu, torch.bfloat16)
+        devices.check_dtype(cpu, torch.float32)
+    assert len(w) == 1 and "no native bfloat16" in str(w[0].message)
