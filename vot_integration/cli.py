@@ -19,7 +19,7 @@ def make_toolkit_venv(path: Path) -> Path:
     from .workspace import check_csrt_python
     path = Path(path)
     py = str(path / "bin" / "python")
-    if not (path / "bin" / "python").exists():
+    if not Path(py).exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", *TOOLKIT_PINS], check=True)
     version = subprocess.run([py, "-c", "from importlib.metadata import version; print(version('opencv-python'))"],

@@ -54,4 +54,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check"]:  # used by `tadt vot workspace --with-csrt` before it writes the entry
+        sys.exit(0 if csrt_factory() else MISSING)
     sys.exit(main())

@@ -45,19 +45,14 @@ def csrt_tracker_entry(python: str, timeout: int = 60) -> dict:
             "command": " ".join(shlex.quote(c) for c in (python, str(script))), "timeout": str(timeout)}
 
 
-CSRT_CHECK = ("import cv2, trax, sys\n"
-              "ok = hasattr(cv2, 'TrackerCSRT_create') or hasattr(getattr(cv2, 'TrackerCSRT', None), 'create') "
-              "or hasattr(getattr(cv2, 'legacy', None), 'TrackerCSRT_create')\n"
-              "sys.exit(0 if ok else f'OpenCV {cv2.__version__} there has no CSRT (no contrib modules)')\n")
-
-
 def check_csrt_python(python: str) -> None:
     """The CSRT example entry needs vot-trax and an opencv-contrib wheel in `python`'s environment: check it
     before writing the entry, so the toolkit does not find out in the middle of an evaluation."""
     fix = (f"install them with `{python} -m pip install opencv-contrib-python-headless vot-trax`, or make a "
            f"toolkit venv that has them with `tadt vot toolkit-venv DIR`")
+    script = Path(__file__).with_name("csrt_server.py")
     try:
-        r = subprocess.run([python, "-c", CSRT_CHECK], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([python, str(script), "--check"], capture_output=True, text=True, timeout=120)
     except OSError as exc:
         raise TadtError(f"--with-csrt: cannot run {python}: {exc.strerror}") from exc
     if r.returncode != 0:
