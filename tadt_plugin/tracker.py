@@ -26,7 +26,7 @@ from .backbone import STRIDE, VGG16Conv4, slice_conv43
 from .devices import check_dtype, resolve_device, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
-from .matching import WindowCache, correlate, locate, pyramid, scale_factors
+from .matching import WindowCache, locate, pyramid_correlate, scale_factors
 from .params import TadtParams
 from .selection import Selection, select_channels
 from .timing import StageTimer
@@ -173,8 +173,7 @@ class TadtTracker:
         x = self._window_input(frame, st)
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
-            maps = pyramid(feats, self.params.scale_step_cells)
-            resp = correlate(maps, st.template, self.params.correlation)
+            resp = pyramid_correlate(feats, st.template, self.params.scale_step_cells, self.params.correlation)
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
                          self.params.window_weight)

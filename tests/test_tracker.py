@@ -115,6 +115,25 @@ def test_gemm_correlation_equals_conv2d(shape):
     assert torch.allclose(out, ref, atol=1e-4 * ref.abs().max().item())
 
 
+@pytest.mark.parametrize("shape", [(40, 45, 45, 13, 11), (7, 30, 28, 5, 9), (4, 9, 9, 9, 9)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_channels_first_contraction_equals_pyramid_then_conv2d(shape, channels_last):
+    """The per-frame path builds the pyramid on the per-offset products (matching.py): same responses
+    as the spec's order, pyramid of the features then correlation."""
+    from tadt_plugin.matching import correlate, pyramid, pyramid_correlate
+    c, fh, fw, ht, wt = shape
+    g = torch.Generator().manual_seed(2)
+    x, tmpl = torch.randn(1, c, fh, fw, generator=g), torch.randn(c, ht, wt, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ref = correlate(pyramid(x, 2), tmpl, "conv")
+    out = pyramid_correlate(x, tmpl, 2, "gemm")
+    assert out.shape == ref.shape and out.shape[0] == 3
+    assert torch.allclose(out, ref, atol=1e-4 * ref.abs().max().item())
+    # the three levels really differ, so the check above compares scale by scale
+    assert not torch.allclose(out[0], out[1], atol=1e-2 * ref.abs().max().item())
+
+
 def test_fast_path_tracks_like_the_original_path(seq_root, tracker_factory):
     """Padded pruned conv4_3 + GEMM correlation (default) against full conv4_3 + conv2d correlation."""
     frames, gt = frames_of(seq_root, "Crossing", 12)
