@@ -8,8 +8,9 @@ API (RGB arrays in, boxes out; no paths, no toolkit imports)::
 
 ``initialize`` may be called again at any time (VOT reset and multistart experiments re-initialise
 in the same process); the backbone is reused.  The per-frame path is one straight line:
-frame -> rescale -> crop -> backbone (pruned conv4_3) -> channel selection -> pyramid ->
-correlation -> peak -> box, with the peak read as the only device-to-host transfer.
+frame -> rescale -> crop -> backbone (pruned conv4_3) -> channel selection -> pyramid and
+correlation (one step, matching.pyramid_correlate) -> peak -> box, with the peak read as the only
+device-to-host transfer.
 """
 from __future__ import annotations
 
