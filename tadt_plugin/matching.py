@@ -39,14 +39,14 @@ def pyramid(x: torch.Tensor, step: int = 2) -> torch.Tensor:
 def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
                       method: str = "gemm") -> torch.Tensor:
     """x: 1 x C x F x F selected features, template: C x ht x wt -> S x 1 x F x F, the correlation of
-    each pyramid level with the template: ``correlate(pyramid(x, step), template, method)``.
+    each pyramid level with the template: ``correlate(pyramid(x, step), template)``.
 
     "gemm" computes it as products = (template offsets x channels) @ (channels x cells) on x alone,
     the pyramid of those K = ht*wt product maps, then the gather-and-sum of the shifted products; on
     this project's 2-core CPU that halves the time of pyramid + correlation for typical templates
     (13 x 15 cells: 16 -> 9 ms).  "conv" keeps the original order (pyramid, then one conv2d)."""
     if method == "conv":
-        return correlate(pyramid(x, step), template, "conv")
+        return correlate(pyramid(x, step), template)
     _, c, fh, fw = x.shape
     ht, wt = template.shape[-2:]
     per_offset = template.permute(1, 2, 0).reshape(ht * wt, c)                      # K x C
@@ -56,20 +56,13 @@ def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
     return F.pad(_shift_sum(levels, fh, fw, ht, wt), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
-def correlate(maps: torch.Tensor, template: torch.Tensor, method: str = "gemm") -> torch.Tensor:
+def correlate(maps: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     """maps: S x C x F x F, template: C x ht x wt -> S x 1 x F x F valid correlation zero-padded back
-    to F x F, entry (i, j) = template centred on cell (i, j) (spec 5.3).
-
-    method "conv" is one conv2d with a single output channel, which oneDNN runs slowly on CPUs;
-    "gemm" (default) computes the same sums as one matrix product (template offsets x channels) @
-    (channels x cells) followed by a gather of the shifted products and a sum over offsets: about 3x
-    faster on this 2-core CPU, equal to "conv" up to float rounding (tests/test_tracker.py)."""
+    to F x F, entry (i, j) = template centred on cell (i, j) (spec 5.3): one conv2d with a single
+    output channel.  This is the spec's order and the reference the per-frame path is tested against
+    (tests/test_tracker.py); the tracker uses it only with ``correlation="conv"``."""
     ht, wt = template.shape[-2:]
-    if method == "conv":
-        r = F.conv2d(maps, template[None])
-    else:
-        r = _correlate_gemm(maps, template)
-    return F.pad(r, (wt // 2, wt // 2, ht // 2, ht // 2))
+    return F.pad(F.conv2d(maps, template[None]), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
 _GATHER_INDEX: Dict[Tuple[int, int, int, int, str], torch.Tensor] = {}
@@ -90,14 +83,6 @@ def _gather_index(fh: int, fw: int, ht: int, wt: int, device) -> torch.Tensor:
             _GATHER_INDEX.clear()
         _GATHER_INDEX[key] = idx
     return idx
-
-
-def _correlate_gemm(maps: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
-    s, c, fh, fw = maps.shape
-    ht, wt = template.shape[-2:]
-    per_offset = template.permute(1, 2, 0).reshape(ht * wt, c)          # K x C
-    products = torch.matmul(per_offset, maps.reshape(s, c, fh * fw))      # S x K x F*F
-    return _shift_sum(products, fh, fw, ht, wt)
 
 
 def _shift_sum(products: torch.Tensor, fh: int, fw: int, ht: int, wt: int) -> torch.Tensor:
