@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from .atomicfile import AtomicPath
 from .errors import TadtError
 
 
@@ -79,6 +80,16 @@ def make_tracker(args):
     return TadtTracker(build_params(args))
 
 
+def check_out_file(path) -> Path:
+    """--out FILE must be a file path (existing or not), not a folder; checked before any tracking."""
+    p = Path(path)
+    if p.is_dir():
+        raise TadtError(f"--out {p} is a folder; give a file name, e.g. {p / 'result.txt'}")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise TadtError(f"--out {p}: {p.parent} is not a folder")
+    return p
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", default="default", help="parameter set (see parameter/; default: %(default)s)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
@@ -96,6 +107,9 @@ def cmd_track(args) -> int:
     from .runner import track_frames
     from .sequences import open_source, write_boxes_atomic
 
+    check_out_file(args.out)
+    if args.video:
+        check_out_file(args.video)
     if args.source == "demo":
         from .synthetic import SyntheticSequence
         seq = SyntheticSequence(n_frames=args.demo_frames)
@@ -112,10 +126,14 @@ def cmd_track(args) -> int:
     bar = tqdm(total=n, desc=f"tadt {name}", unit="frame", disable=args.quiet, file=sys.stderr)
     try:
         res = track_frames(tracker, frames, init, on_frame=writer.add if writer else None, progress=bar)
+    except BaseException:
+        if writer:
+            writer.close(ok=False)   # no half-made video left behind
+        raise
     finally:
         bar.close()
-        if writer:
-            writer.close()
+    if writer:
+        writer.close()
     write_boxes_atomic(args.out, res.boxes)
     info = res.init_info
     print(f"{name}: {len(res.boxes)} frames -> {args.out}")
@@ -140,10 +158,9 @@ class _VideoOverlay:
         import cv2
         if self.writer is None:
             h, w = image.shape[:2]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = self.path.with_name("." + self.path.stem + ".tmp" + self.path.suffix)
+            self.tmp = AtomicPath(self.path, suffix=self.path.suffix)
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, 25.0, (w, h))
+            self.writer = cv2.VideoWriter(str(self.tmp.path), fourcc, 25.0, (w, h))
             if not self.writer.isOpened():
                 raise TadtError(f"cannot open video writer for {self.path}")
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -156,10 +173,11 @@ class _VideoOverlay:
         cv2.putText(bgr, str(i + 1), (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
         self.writer.write(bgr)
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
+        """Finish the video (ok) or throw the partial one away."""
         if self.writer is not None:
             self.writer.release()
-            os.replace(self.tmp, self.path)
+            self.tmp.commit() if ok else self.tmp.abort()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,6 +192,8 @@ def cmd_run(args) -> int:
     if not seqs:
         raise TadtError(f"no OTB-layout sequences (<Name>/img + groundtruth_rect.txt) under {args.seq_root}")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise TadtError(f"--out {out} is a file; `tadt run` writes one <Name>.txt per sequence into a folder")
     out.mkdir(parents=True, exist_ok=True)
     todo = [s for s in seqs if args.force or not (out / f"{s.name}.txt").exists()]
     for s in seqs:
@@ -215,7 +235,7 @@ def cmd_eval(args) -> int:
             raise TadtError(f"--compare {spec!r}: expected NAME=DIR")
         n, d = spec.split("=", 1)
         folders.append((n, d))
-    table = evaluate_folders(args.seq_root, folders, names, start=args.start - 1)
+    table = evaluate_folders(args.seq_root, folders, names, start=args.start - 1, allow_short=args.allow_short)
     print(format_table(table, start=args.start))
     plot = args.plot or str(Path(args.results) / "success_plot.png")
     save_success_plot(table, plot)
@@ -269,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", default=None, help="comma-separated names (default: those with results)")
     p.add_argument("--start", type=int, default=2, help="first scored frame, 1-based (default 2: frames 2..N)")
     p.add_argument("--plot", default=None, help="success plot PNG (default: RESULTS/success_plot.png)")
+    p.add_argument("--allow-short", action="store_true",
+                   help="score results files with fewer rows than the ground truth (missing frames count as "
+                        "failures; the table names them); without it such a file is an error")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("weights", help="fetch, verify and cache the VGG16 weights; say where they came from")
@@ -299,9 +322,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     except TadtError as exc:
         _err(str(exc))
         return 2
+    except OSError as exc:  # a file we were pointed at: missing, a folder, unreadable, disk full ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return 2
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # a bug, not bad input: one line still, the traceback on request
+        if os.environ.get("TADT_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set TADT_DEBUG=1 for the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """`tadt eval`: score result folders against OTB-layout ground truth, side by side, and plot success."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import metrics
+from .atomicfile import atomic_path
 from .errors import TadtError
-from .sequences import discover_sequences, load_boxes
+from .sequences import discover_sequences, load_results
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Table:
     trackers: List[str]
     sequences: List[str]
     scores: Dict[Tuple[str, str], dict]   # (tracker, sequence) -> metrics.evaluate output
+    short: Dict[Tuple[str, str], Tuple[int, int]] = field(default_factory=dict)  # -> (rows, frames), --allow-short
 
     def mean(self, tracker: str, key: str) -> float:
         vals = [self.scores[(tracker, s)][key] for s in self.sequences if (tracker, s) in self.scores]
@@ -38,24 +40,32 @@ def find_result(folder: Path, name: str) -> Optional[Path]:
 
 
 def evaluate_folders(seq_root, folders: Sequence[Tuple[str, str]], names: Optional[Sequence[str]] = None,
-                     start: int = 1) -> Table:
+                     start: int = 1, allow_short: bool = False) -> Table:
+    """Score every folder's <Name>.txt against the ground truth.  A results file with a line that is not
+    a box, or with another number of rows than the ground truth, is an error naming the file
+    (sequences.load_results); allow_short scores truncated files and the table says which."""
     seqs = {s.name: s for s in discover_sequences(seq_root, names)}
     for label, d in folders:
         if not Path(d).is_dir():
-            raise TadtError(f"result folder {d} ({label}) does not exist")
+            what = "is not a folder" if Path(d).exists() else "does not exist"
+            raise TadtError(f"result folder {d} ({label}) {what}")
     if not names:  # the sequences the first folder has results for
         first = Path(folders[0][1])
         names = [n for n in seqs if find_result(first, n) is not None]
         if not names:
             raise TadtError(f"no <Name>.txt results in {first} match sequences under {seq_root}")
-    scores = {}
+    scores, short = {}, {}
     for label, d in folders:
         for n in names:
             path = find_result(Path(d), n)
             if path is None:
                 continue
-            scores[(label, n)] = metrics.evaluate(load_boxes(path), seqs[n].ground_truth, start=start)
-    return Table([label for label, _ in folders], list(names), scores)
+            gt = seqs[n].ground_truth
+            boxes = load_results(path, len(gt), allow_short=allow_short)
+            if len(boxes) < len(gt):
+                short[(label, n)] = (len(boxes), len(gt))
+            scores[(label, n)] = metrics.evaluate(boxes, gt, start=start)
+    return Table([label for label, _ in folders], list(names), scores, short)
 
 
 def format_table(t: Table, start: int = 2) -> str:
@@ -78,6 +88,9 @@ def format_table(t: Table, start: int = 2) -> str:
     if missing:
         lines.append("note: missing results (shown as -, left out of that tracker's mean): "
                      + ", ".join(f"{tr}/{s}" for tr, s in missing))
+    if t.short:
+        lines.append("note: truncated results scored with --allow-short (frames past the last row count as "
+                     "failures): " + ", ".join(f"{tr}/{s} {r} of {n} rows" for (tr, s), (r, n) in t.short.items()))
     return "\n".join(lines)
 
 
@@ -96,8 +109,6 @@ def save_success_plot(t: Table, path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path).with_name("." + Path(path).name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(path)

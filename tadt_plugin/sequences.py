@@ -7,9 +7,9 @@ in the same folder and renamed, so a crash never leaves a half-written result be
 """
 from __future__ import annotations
 
+import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
@@ -17,6 +17,7 @@ from typing import Iterator, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from .atomicfile import atomic_write
 from .errors import BadFrameError, TadtError
 from .frames import to_rgb_uint8
 
@@ -40,47 +41,77 @@ def read_frame(path) -> np.ndarray:
     return to_rgb_uint8(img, f"frame {p}")
 
 
-def load_boxes(path, allow_invalid: bool = True) -> np.ndarray:
-    """N x 4 float array from a text file of x,y,w,h rows (comma, tab or whitespace separated).
-    Rows such as 'NaN' or VOT status codes become NaN rows when allow_invalid."""
+VOT_STATUS_CODES = ("0", "1", "2")   # VOT text results: 1 = initialisation, 2 = failure, 0 = skipped frame
+
+
+def _read_lines(path, what: str) -> List[str]:
+    """The lines of a text file, or a one-line TadtError naming the file (missing, a folder, unreadable,
+    not text)."""
+    p = Path(path)
+    if p.is_dir():
+        raise TadtError(f"{what} {p} is a folder, not a file")
+    try:
+        with open(p, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        raise TadtError(f"{what} {p} does not exist") from None
+    except UnicodeDecodeError:
+        raise TadtError(f"{what} {p} is not a text file of x,y,w,h lines") from None
+    except OSError as exc:
+        raise TadtError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+
+
+def load_boxes(path, results: bool = False, what: Optional[str] = None) -> np.ndarray:
+    """N x 4 float array from a text file of x,y,w,h rows (comma, tab, semicolon or space separated);
+    8-number rows are polygons and become their axis-aligned bounding box.  Blank lines are skipped.
+
+    Every other line is an error naming the file and the line, except where the format allows it:
+    * ground truth (default): NaN rows (``NaN,NaN,NaN,NaN`` or a lone ``NaN``: the target is absent,
+      as in UAV123) become NaN rows;
+    * results (``results=True``): boxes must be finite; a VOT status line (``1`` initialisation,
+      ``2`` failure, ``0`` skipped) becomes a NaN row, which scores as a miss.
+    """
+    what = what or ("results file" if results else "ground truth")
     rows: List[List[float]] = []
-    with open(path) as f:
-        for ln, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            vals = [v for v in re.split(r"[,\s;]+", line) if v]
-            try:
-                nums = [float(v) for v in vals]
-            except ValueError:
-                nums = []
-            if len(nums) == 4:
-                rows.append(nums)
-            elif len(nums) == 8:  # polygon -> axis-aligned bounding box
+    for ln, raw in enumerate(_read_lines(path, what), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        vals = [v for v in re.split(r"[,\s;]+", line) if v]
+        try:
+            nums = [float(v) for v in vals]
+        except ValueError:
+            nums = None
+        nan_row = nums is not None and len(nums) in (1, 4) and all(math.isnan(v) for v in nums)
+        if results and len(vals) == 1 and vals[0] in VOT_STATUS_CODES:
+            rows.append([math.nan] * 4)
+        elif nan_row and not results:
+            rows.append([math.nan] * 4)
+        elif nums is not None and len(nums) in (4, 8) and all(math.isfinite(v) for v in nums):
+            if len(nums) == 8:
                 xs, ys = nums[0::2], nums[1::2]
-                rows.append([min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
-            elif allow_invalid:
-                rows.append([float("nan")] * 4)
-            else:
-                raise TadtError(f"{path}:{ln}: expected x,y,w,h, got {line!r}")
+                nums = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+            rows.append(nums)
+        else:
+            expected = "x,y,w,h with finite numbers (or a VOT status line 0/1/2)" if results else "x,y,w,h"
+            raise TadtError(f"{what} {path}, line {ln}: expected {expected}, got {line[:60]!r}")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
+def load_results(path, n_frames: int, allow_short: bool = False) -> np.ndarray:
+    """A results file checked against its sequence: parsable lines (:func:`load_boxes`) and exactly one
+    row per ground-truth frame.  ``allow_short`` accepts a truncated file (fewer rows; the scorer
+    counts the missing frames as failures); a longer file is always an error."""
+    boxes = load_boxes(path, results=True)
+    if len(boxes) > n_frames or (len(boxes) < n_frames and not allow_short):
+        hint = "" if len(boxes) > n_frames else " (--allow-short scores a truncated run, missing frames as failures)"
+        raise TadtError(f"results file {path} has {len(boxes)} boxes for {n_frames} ground-truth frames{hint}")
+    return boxes
+
+
 def write_boxes_atomic(path, boxes: Sequence[Sequence[float]], fmt: str = "{:.2f}", sep: str = ",") -> None:
-    """Write one x,y,w,h line per box via a temporary file and os.replace (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            for b in boxes:
-                f.write(sep.join(fmt.format(float(v)) for v in b) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write one x,y,w,h line per box atomically (:func:`tadt_plugin.atomicfile.atomic_write`)."""
+    atomic_write(path, "".join(sep.join(fmt.format(float(v)) for v in b) + "\n" for b in boxes))
 
 
 @dataclass
@@ -97,7 +128,7 @@ class Sequence_:
         cap = cv2.VideoCapture(str(self.video))
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()
-        return n
+        return max(n, 0)   # some containers do not say (-1): 0 = unknown
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         if self.frames is not None:
@@ -149,6 +180,25 @@ def check_numbering(frames: List[Path]) -> None:
                                 f"{b:0{len(p.stem)}d}{p.suffix} are not consecutive)")
 
 
+def check_video(path: Path) -> None:
+    """The video opens and its first frame decodes, else a BadFrameError naming the file."""
+    if not os.access(path, os.R_OK):
+        raise BadFrameError(f"video {path} cannot be read (permission denied)")
+    quiet = "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
+    if quiet:  # FFmpeg's own complaint ("moov atom not found") would come before our one-line error
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+        if quiet:
+            del os.environ["OPENCV_FFMPEG_LOGLEVEL"]
+    if not ok:
+        raise BadFrameError(f"video {path} cannot be opened or decoded (not a video, truncated, or an "
+                            f"unsupported codec)")
+
+
 def is_otb_sequence(folder: Path) -> bool:
     folder = Path(folder)
     return (folder / "img").is_dir() and find_ground_truth(folder) is not None
@@ -160,6 +210,7 @@ def open_source(source) -> Sequence_:
     if src.is_file():
         if src.suffix.lower() not in VIDEO_EXTS:
             raise TadtError(f"{src} is not a video file ({', '.join(VIDEO_EXTS)}) or a sequence folder")
+        check_video(src)
         return Sequence_(name=src.stem, video=src)
     if not src.is_dir():
         raise TadtError(f"sequence source {src} does not exist")
@@ -170,6 +221,8 @@ def open_source(source) -> Sequence_:
     check_numbering(frames)
     gt_path = find_ground_truth(src)
     gt = load_boxes(gt_path) if gt_path else None
+    if gt is not None and len(gt) == 0:
+        raise TadtError(f"ground truth {gt_path} is empty (no x,y,w,h line for {len(frames)} frames)")
     if gt is not None and len(gt) < len(frames):
         raise TadtError(f"{gt_path} has {len(gt)} boxes for {len(frames)} frames")
     return Sequence_(name=src.name, frames=frames, ground_truth=gt)

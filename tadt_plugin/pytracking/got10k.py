@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..atomicfile import atomic_write
 from ..errors import TadtError
 from ..sequences import find_ground_truth, list_images, load_boxes, write_boxes_atomic
 
@@ -52,5 +53,5 @@ def make_split(src_root, dest_root, names: Optional[Sequence[str]] = None, split
         lst = dest / "list.txt"
         have = lst.read_text().split() if lst.is_file() else []
         names_all = have + [n for n in done if n not in have]
-        lst.write_text("\n".join(names_all) + "\n")
+        atomic_write(lst, "\n".join(names_all) + "\n")
     return done

@@ -33,12 +33,12 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .. import __version__
+from ..atomicfile import atomic_write
 from ..errors import TadtError
 from .checkout import normalize
 
@@ -67,19 +67,6 @@ def _sha(text: str) -> str:
 
 def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,7 +174,7 @@ def install(root, force: bool = False, report: Optional[Report] = None) -> Repor
                     if name in recorded:
                         new_record[name] = recorded[name]
                     continue
-            _write_atomic(path, text)
+            atomic_write(path, text)
             new_record[name] = _sha(text)
             changed += 1
             rep.say(f"wrote {path}")
@@ -203,7 +190,7 @@ def install(root, force: bool = False, report: Optional[Report] = None) -> Repor
             elif path.is_file():
                 rep.problem(f"{path} was edited since tadt-plugin wrote it; left as is")
         if new_record != recorded or not (folder / MARKER).is_file():
-            _write_atomic(folder / MARKER, json.dumps({"written_by": "tadt-plugin", "version": __version__,
+            atomic_write(folder / MARKER, json.dumps({"written_by": "tadt-plugin", "version": __version__,
                                                        "files": new_record}, indent=1, sort_keys=True) + "\n")
     if not changed:
         rep.say(f"shims in {root} are up to date (tracker '{TRACKER_NAME}', parameter sets: "
@@ -243,7 +230,7 @@ def uninstall(root, force: bool = False, report: Optional[Report] = None) -> Rep
             path.unlink()
             _remove_pycache(folder, Path(name).stem)
         if kept:  # keep claiming the edited files, so a later install/uninstall still knows them
-            _write_atomic(folder / MARKER, json.dumps(dict(marker, files=kept), indent=1, sort_keys=True) + "\n")
+            atomic_write(folder / MARKER, json.dumps(dict(marker, files=kept), indent=1, sort_keys=True) + "\n")
         else:
             (folder / MARKER).unlink(missing_ok=True)
         try:
@@ -310,7 +297,7 @@ def git_exclude(root: Path, add: bool) -> str:
     if new == text:
         return ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, new)
+    atomic_write(path, new)
     return f"{'added the shims to' if add else 'removed the shims from'} {path}"
 
 
@@ -373,7 +360,7 @@ def write_local_fields(root: Path, values: Dict[str, str], rep: Report) -> None:
             note = f"    # {LOCAL_FIELDS[k]}" if k in LOCAL_FIELDS else ""
             lines.append(f"    settings.{k} = {_fmt_value(defaults[k])}{note}")
         lines += ["", "    return settings", ""]
-        _write_atomic(path, "\n".join(lines))
+        atomic_write(path, "\n".join(lines))
         rep.say(f"created {path}" + (f" with {', '.join(f'{k}={v}' for k, v in values.items())}" if values else ""))
         return
     if not values:
@@ -403,7 +390,7 @@ def write_local_fields(root: Path, values: Dict[str, str], rep: Report) -> None:
         text[ret_line - 1:ret_line - 1] = new
         for k, v in inserts:
             rep.say(f"local.py: {k} = {v} (added)")
-    _write_atomic(path, "\n".join(text) + "\n")
+    atomic_write(path, "\n".join(text) + "\n")
 
 
 def check_local(root: Path, rep: Report) -> List[str]:
