@@ -187,6 +187,11 @@ def cmd_run(args) -> int:
     from .runner import track_frames
     from .sequences import discover_sequences, write_boxes_atomic
 
+    if (args.workers is not None and args.workers != 1) or args.ray_address or args.dataset:
+        from .fanout import run_fanout
+        return run_fanout(args)
+    if not args.seq_root:
+        raise TadtError("give SEQ_ROOT (a folder of OTB-layout sequences) or --dataset NAME")
     names = [s for s in args.sequences.split(",") if s] if args.sequences else None
     seqs = discover_sequences(args.seq_root, names)
     if not seqs:
@@ -273,11 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("run", help="track many OTB-layout sequences; resumes, writes atomically")
-    p.add_argument("seq_root")
+    p.add_argument("seq_root", nargs="?", default=None, help="folder of OTB-layout sequences (or use --dataset)")
     p.add_argument("--out", required=True, help="results folder (DIR/<Name>.txt)")
     p.add_argument("--sequences", default=None, help="comma-separated names (default: all under SEQ_ROOT)")
     p.add_argument("--force", action="store_true", help="re-run sequences that have results")
     p.add_argument("--quiet", action="store_true")
+    # Scale-out (tadt_plugin/fanout.py, docs/scale.md): any of these runs the sequences on Ray workers.
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray workers, one sequence each at a time (default 1; with --ray-address: as many as fit)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS|auto", help="join a running Ray cluster")
+    p.add_argument("--cpus-per-worker", type=float, default=None,
+                   help="CPUs each worker reserves = its torch threads (default: cores / workers; cluster: 1)")
+    p.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs per worker, fractions share one")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a sequence whose worker died (default 2)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="a pytracking dataset (otb, lasot, got10k_val, uav, nfs, ...) instead of SEQ_ROOT")
     _add_common(p)
     p.set_defaults(func=cmd_run)
 
