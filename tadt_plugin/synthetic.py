@@ -75,13 +75,15 @@ class SyntheticSequence:
         for i in range(self.n):
             yield self.frame(i)
 
-    def write_otb(self, folder) -> str:
-        """Write as an OTB-layout folder (img/0001.jpg ..., groundtruth_rect.txt)."""
+    def write_otb(self, folder, grey: bool = False) -> str:
+        """Write as an OTB-layout folder (img/0001.jpg ..., groundtruth_rect.txt).  ``grey=True`` writes
+        single-channel (grayscale) JPEGs, as some OTB sequences are (e.g. Toy), to exercise that reading path."""
         from .sequences import write_boxes_atomic
         img_dir = os.path.join(folder, "img")
         os.makedirs(img_dir, exist_ok=True)
+        code = cv2.COLOR_RGB2GRAY if grey else cv2.COLOR_RGB2BGR
         for i, f in enumerate(self):
-            cv2.imwrite(os.path.join(img_dir, f"{i + 1:04d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
+            cv2.imwrite(os.path.join(img_dir, f"{i + 1:04d}.jpg"), cv2.cvtColor(f, code),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
         write_boxes_atomic(os.path.join(folder, "groundtruth_rect.txt"), self.ground_truth())
         return folder

@@ -1,5 +1,14 @@
-"""Shared fixtures.  Real data comes from ../shared/data (next to the checkout) or $TADT_SHARED_DATA;
-tests that need it are skipped, with the reason shown, when it is absent."""
+"""Shared fixtures.
+
+Two kinds of sequences:
+
+* generated ones (``synthetic_root``, ``short_seq``): OTB-layout folders written once per session from
+  ``tadt_plugin.synthetic.SyntheticSequence`` (real photo texture, known ground truth).  Every test of the
+  plumbing (CLI, resume/kill, TraX server, VOT workspace and toolkit, pytracking runner, bad input) uses
+  these, always, so it runs -- and behaves the same -- on a fresh clone, for a packager or on CI.
+* real footage (``seq_root``): ../shared/data (next to the checkout) or $TADT_SHARED_DATA; only the tests
+  that measure the tracker on real footage need it, and they are skipped, with the reason shown, when absent.
+"""
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +35,29 @@ def seq_root() -> Path:
     return SEQ_ROOT
 
 
+# The generated sequences: name -> SyntheticSequence arguments (+ grey: written as grayscale JPEGs).
+# Short and small (320x240-ish, 20-40 frames) so the plumbing tests stay cheap; different seeds, frame and
+# target sizes so that no test depends on one particular picture.
+SYNTHETIC = {
+    "SynA": dict(n_frames=40, size=(320, 240), target=(48, 56), seed=1),
+    "SynB": dict(n_frames=40, size=(352, 256), target=(40, 64), seed=2),
+    "SynGrey": dict(n_frames=20, size=(320, 240), target=(52, 48), seed=3, grey=True),
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A folder of generated OTB-layout sequences (see SYNTHETIC), written once per session.  Read-only by
+    convention: a test that damages frames takes a private copy through ``short_seq``."""
+    from tadt_plugin.synthetic import SyntheticSequence
+    root = tmp_path_factory.mktemp("synthetic")
+    for name, kw in SYNTHETIC.items():
+        kw = dict(kw)
+        grey = kw.pop("grey", False)
+        SyntheticSequence(name=name, **kw).write_otb(root / name, grey=grey)
+    return root
+
+
 def make_short_otb(src: Path, dest: Path, n: int) -> Path:
     """An OTB-layout copy of the first n frames of src, ground truth cut.  Frames are copied, not
     symlinked, so a test that damages a frame can never write through to the shared data."""
@@ -39,10 +71,12 @@ def make_short_otb(src: Path, dest: Path, n: int) -> Path:
 
 
 @pytest.fixture
-def short_seq(seq_root, tmp_path):
-    """factory: short_seq('Crossing', 30) -> folder with the first 30 frames of Crossing."""
+def short_seq(synthetic_root, tmp_path):
+    """factory: short_seq('SynA', 30) -> a private copy (tmp_path/seqs/SynA) of the first 30 frames of the
+    generated sequence SynA; the copies of one test share the parent folder, a root for `tadt run`."""
     def make(name: str, n: int) -> Path:
-        return make_short_otb(seq_root / name, tmp_path / "seqs" / name, n)
+        assert n <= SYNTHETIC[name]["n_frames"], f"{name} has only {SYNTHETIC[name]['n_frames']} frames"
+        return make_short_otb(synthetic_root / name, tmp_path / "seqs" / name, n)
     return make
 
 

@@ -1,4 +1,4 @@
-"""The `tadt` command end to end on short real sequences: outputs, errors, resume, evaluation."""
+"""The `tadt` command end to end on short generated sequences (conftest.SYNTHETIC): outputs, errors, resume, evaluation."""
 import os
 import subprocess
 import sys
@@ -16,8 +16,8 @@ def tadt(*args, cwd=None):
 
 
 def test_track_writes_one_box_per_frame(short_seq, tmp_path):
-    seq = short_seq("Skiing", 12)
-    out = tmp_path / "res" / "skiing.txt"
+    seq = short_seq("SynA", 12)
+    out = tmp_path / "res" / "syna.txt"
     r = tadt("track", seq, "--out", out, "--device", "cpu", "--quiet", "--video", tmp_path / "o.avi")
     assert r.returncode == 0, r.stderr
     boxes = load_boxes(out)
@@ -29,7 +29,7 @@ def test_track_writes_one_box_per_frame(short_seq, tmp_path):
 @pytest.mark.parametrize("init,msg", [("0,0,0,0", "non-positive"), ("nan,1,5,5", "NaN"),
                                       ("9000,9000,20,20", "outside"), ("1,2,3", "four numbers")])
 def test_bad_box_is_one_line_error_and_no_file(short_seq, tmp_path, init, msg):
-    seq = short_seq("Skiing", 3)
+    seq = short_seq("SynA", 3)
     out = tmp_path / "r.txt"
     r = tadt("track", seq, "--out", out, "--init", init, "--quiet")
     assert r.returncode == 2 and msg in r.stderr
@@ -37,7 +37,7 @@ def test_bad_box_is_one_line_error_and_no_file(short_seq, tmp_path, init, msg):
 
 
 def test_unreadable_frame_mid_sequence_leaves_no_file(short_seq, tmp_path):
-    seq = short_seq("Skiing", 6)
+    seq = short_seq("SynA", 6)
     frame = seq / "img" / "0004.jpg"
     data = frame.read_bytes()
     frame.unlink()
@@ -48,22 +48,23 @@ def test_unreadable_frame_mid_sequence_leaves_no_file(short_seq, tmp_path):
     assert not out.exists()
 
 
-def test_run_resumes_and_eval_compares(short_seq, tmp_path, seq_root):
-    short_seq("Skiing", 10)
-    root = short_seq("Crossing", 10).parent
+def test_run_resumes_and_eval_compares(short_seq, tmp_path):
+    short_seq("SynA", 10)
+    root = short_seq("SynB", 10).parent
     out = tmp_path / "results"
     out.mkdir()
-    (out / "Crossing.txt").write_text("1,1,1,1\n")  # finished earlier: must be kept
+    earlier = "1,1,1,1\n" * 10
+    (out / "SynB.txt").write_text(earlier)  # finished earlier (a full-length result): must be kept as it is
     r = tadt("run", root, "--out", out, "--quiet", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert "Crossing: done already" in r.stdout and load_boxes(out / "Crossing.txt").shape == (1, 4)
-    assert load_boxes(out / "Skiing.txt").shape == (10, 4)
+    assert "SynB: done already" in r.stdout and (out / "SynB.txt").read_text() == earlier
+    assert load_boxes(out / "SynA.txt").shape == (10, 4)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     r = tadt("run", root, "--out", out, "--quiet")
-    assert "Skiing: done already" in r.stdout
+    assert "SynA: done already" in r.stdout
     r = tadt("eval", root, "--results", out, "--compare", f"again={out}", "--plot", tmp_path / "s.png")
     assert r.returncode == 0, r.stderr
-    assert "Skiing" in r.stdout and "mean" in r.stdout and (tmp_path / "s.png").stat().st_size > 5000
+    assert "SynA" in r.stdout and "mean" in r.stdout and (tmp_path / "s.png").stat().st_size > 5000
 
 
 def test_weights_command_names_the_source():
@@ -72,13 +73,13 @@ def test_weights_command_names_the_source():
 
 
 def test_unknown_parameter_set_is_named(short_seq, tmp_path):
-    r = tadt("track", short_seq("Skiing", 2), "--out", tmp_path / "r.txt", "--param", "nope")
+    r = tadt("track", short_seq("SynA", 2), "--out", tmp_path / "r.txt", "--param", "nope")
     assert r.returncode == 2 and "unknown parameter set 'nope'" in r.stderr
 
 
 def test_missing_weights_missing_frame_and_resized_frame_are_one_line_errors(short_seq, tmp_path):
     import cv2
-    seq = short_seq("Skiing", 5)
+    seq = short_seq("SynA", 5)
     out = tmp_path / "r.txt"
     r = tadt("track", seq, "--out", out, "--quiet", "--weights", tmp_path / "nope.pt")
     assert r.returncode == 2 and "nope.pt" in r.stderr and "Traceback" not in r.stderr
@@ -95,7 +96,7 @@ def test_missing_weights_missing_frame_and_resized_frame_are_one_line_errors(sho
 
 
 def test_bench_prints_stages_and_a_key_value_line(short_seq):
-    r = tadt("bench", "--device", "cpu", "--sequences", short_seq("Skiing", 5), "--bf16")
+    r = tadt("bench", "--device", "cpu", "--sequences", short_seq("SynA", 5), "--bf16")
     assert r.returncode == 0, r.stderr[-2000:]
     last = dict(kv.split("=", 1) for kv in r.stdout.strip().splitlines()[-1].split())
     assert float(last["fps"]) > 0 and 0.5 < float(last["ratio_backbone"]) < 3 and float(last["bf16_fps"]) > 0

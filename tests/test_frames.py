@@ -1,4 +1,4 @@
-"""Frame conversion (grey, RGBA, 16-bit, float) and reading real frames."""
+"""Frame conversion (grey, RGBA, 16-bit, float) and reading frames and OTB folders from disk (generated)."""
 import cv2
 import numpy as np
 import pytest
@@ -29,13 +29,15 @@ def test_bad_frames_are_named(bad, msg):
         to_rgb_uint8(bad)
 
 
-def test_read_real_grey_jpeg_and_missing_or_truncated(seq_root, tmp_path):
-    toy = read_frame(seq_root / "Toy" / "img" / "0001.jpg")  # a grayscale JPEG
+def test_read_grey_jpeg_and_missing_or_truncated(synthetic_root, tmp_path):
+    grey_file = synthetic_root / "SynGrey" / "img" / "0001.jpg"
+    assert cv2.imread(str(grey_file), cv2.IMREAD_UNCHANGED).ndim == 2  # really a single-channel JPEG
+    toy = read_frame(grey_file)
     assert toy.shape == (240, 320, 3) and toy.dtype == np.uint8
-    assert (toy[..., 0] == toy[..., 1]).all()
+    assert (toy[..., 0] == toy[..., 1]).all() and (toy[..., 1] == toy[..., 2]).all()
     with pytest.raises(BadFrameError, match="does not exist"):
         read_frame(tmp_path / "nope.jpg")
-    data = (seq_root / "Crossing" / "img" / "0001.jpg").read_bytes()
+    data = (synthetic_root / "SynB" / "img" / "0001.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[:200])
     with pytest.raises(BadFrameError, match="cannot be decoded"):
         read_frame(tmp_path / "cut.jpg")
@@ -48,9 +50,14 @@ def test_16bit_png_roundtrip(tmp_path):
     assert out.dtype == np.uint8 and out.shape == (48, 64, 3)
 
 
-def test_open_otb_sequence(seq_root):
-    s = open_source(seq_root / "Skiing")
-    assert len(s) == 81 and s.ground_truth.shape == (81, 4)
+def test_open_otb_sequence(synthetic_root):
+    from tadt_plugin.synthetic import SyntheticSequence
+    from conftest import SYNTHETIC
+    s = open_source(synthetic_root / "SynB")
+    assert len(s) == 40 and s.ground_truth.shape == (40, 4)
+    assert [p.name for p in s.frames[:2]] == ["0001.jpg", "0002.jpg"]
+    # the boxes on disk are the generator's, to the 2 decimals they are written with
+    assert np.abs(s.ground_truth - SyntheticSequence(**SYNTHETIC["SynB"]).ground_truth()).max() <= 0.0051
 
 
 def test_atomic_write_and_load(tmp_path):

@@ -1,4 +1,7 @@
-"""The core tracker on real frames: backbone shapes, pruning, selection, tracking accuracy, inputs."""
+"""The core tracker: backbone shapes, pruning, selection, tracking accuracy, inputs.
+
+Accuracy and channel selection are measured on real footage (``seq_root``, skipped when absent); the
+input handling and the equivalence of code paths on generated sequences (``synthetic_root``), always."""
 import numpy as np
 import pytest
 import torch
@@ -65,8 +68,8 @@ def test_tracks_the_generated_demo(tracker_factory):
     assert metrics.evaluate(res, seq.ground_truth())["auc"] >= 0.5
 
 
-def test_grey_rgba_and_16bit_frames_track_like_rgb(seq_root, tracker_factory):
-    frames, gt = frames_of(seq_root, "Toy", 8)  # Toy is a grayscale JPEG sequence
+def test_grey_rgba_and_16bit_frames_track_like_rgb(synthetic_root, tracker_factory):
+    frames, gt = frames_of(synthetic_root, "SynGrey", 8)  # a grayscale JPEG sequence
     t = tracker_factory()
     ref = run(t, frames, gt)
     grey = run(t, [f[:, :, 0] for f in frames], gt)
@@ -75,8 +78,8 @@ def test_grey_rgba_and_16bit_frames_track_like_rgb(seq_root, tracker_factory):
     assert np.allclose(ref, grey) and np.allclose(ref, rgba) and np.allclose(ref, deep)
 
 
-def test_bad_input_is_named(tracker_factory, seq_root):
-    frames, gt = frames_of(seq_root, "Skiing", 2)
+def test_bad_input_is_named(tracker_factory, synthetic_root):
+    frames, gt = frames_of(synthetic_root, "SynA", 2)
     t = tracker_factory()
     with pytest.raises(RuntimeError, match="before initialize"):
         t.track(frames[0])
@@ -122,9 +125,9 @@ def test_channels_first_contraction_equals_pyramid_then_conv2d(shape, channels_l
     assert not torch.allclose(out[0], out[1], atol=1e-2 * ref.abs().max().item())
 
 
-def test_fast_path_tracks_like_the_original_path(seq_root, tracker_factory):
+def test_fast_path_tracks_like_the_original_path(synthetic_root, tracker_factory):
     """Padded pruned conv4_3 + GEMM correlation (default) against full conv4_3 + conv2d correlation."""
-    frames, gt = frames_of(seq_root, "Crossing", 12)
+    frames, gt = frames_of(synthetic_root, "SynB", 12)
     a = run(tracker_factory(correlation="conv", prune_conv43=False), frames, gt)
     b = run(tracker_factory(correlation="gemm"), frames, gt)
     assert np.abs(a - b).max() < 0.5, np.abs(a - b).max()

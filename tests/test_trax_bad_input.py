@@ -2,6 +2,7 @@
 
 Every case must end the session with a TraX quit whose reason names the problem and a non-zero exit
 status, within seconds, never a hang and never a torch traceback; a good session still tracks.
+Frames come from a generated sequence (conftest.SYNTHETIC), so these run without any downloaded data.
 """
 import os
 import subprocess
@@ -37,9 +38,9 @@ class Server:
 
 
 @pytest.fixture
-def frames(seq_root):
-    files = sorted((seq_root / "Skiing" / "img").iterdir())[:3]
-    gt = np.loadtxt(seq_root / "Skiing" / "groundtruth_rect.txt", delimiter=",")[0]
+def frames(synthetic_root):
+    files = sorted((synthetic_root / "SynA" / "img").iterdir())[:3]
+    gt = np.loadtxt(synthetic_root / "SynA" / "groundtruth_rect.txt", delimiter=",")[0]
     return files, gt
 
 

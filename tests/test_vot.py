@@ -1,5 +1,7 @@
 """VOT toolkit integration: workspace builder, TraX session logic, and the real toolkit end to end.
 
+All on generated sequences (conftest.SYNTHETIC: no downloaded data needed).
+
 The toolkit runs in its own venv (it pins a GUI OpenCV): created once under
 $TADT_HOME/vot-toolkit-venv (default ~/.cache/tadt_plugin) by `tadt vot toolkit-venv` (vot-toolkit==0.7.4,
 attributee==0.1.9, vot-trax and opencv-contrib for the CSRT example), reused afterwards; the end-to-end tests are skipped, with the reason shown, only
@@ -55,13 +57,13 @@ def vot_bin():
 
 
 def test_workspace_is_idempotent_and_adds_sequences(short_seq, tmp_path):
-    a, b = short_seq("Skiing", 12), short_seq("Crossing", 25)
+    a, b = short_seq("SynA", 12), short_seq("SynB", 25)
     ws = tmp_path / "ws"
-    assert create_workspace(ws, [a], threads=1) == ["Skiing"]
-    assert create_workspace(ws, [a, b]) == ["Skiing", "Crossing"]   # re-run adds, does not fail
-    assert create_workspace(ws, []) == ["Skiing", "Crossing"]
-    assert (ws / "sequences" / "list.txt").read_text().split() == ["Skiing", "Crossing"]
-    seq = ws / "sequences" / "Crossing"
+    assert create_workspace(ws, [a], threads=1) == ["SynA"]
+    assert create_workspace(ws, [a, b]) == ["SynA", "SynB"]   # re-run adds, does not fail
+    assert create_workspace(ws, []) == ["SynA", "SynB"]
+    assert (ws / "sequences" / "list.txt").read_text().split() == ["SynA", "SynB"]
+    seq = ws / "sequences" / "SynB"
     assert len(list((seq / "color").iterdir())) == 25
     assert len((seq / "groundtruth.txt").read_text().splitlines()) == 25
     assert "length=25" in (seq / "sequence").read_text()
@@ -79,14 +81,14 @@ def test_anchors():
     assert v[0] == "1" and v[40] == "1" and v[80] == "-1" and v.count("0") == 78
 
 
-def test_session_reinitialises_in_process(seq_root, tracker_factory):
+def test_session_reinitialises_in_process(synthetic_root, tracker_factory):
     trax = pytest.importorskip("trax", reason="vot-trax is not installed (pip install 'tadt-plugin[vot]')")
     from tadt_plugin.vot_integration.server import Session, region_to_box
     assert region_to_box(trax.Rectangle.create(1.5, 2, 30, 40)) == [1.5, 2.0, 30.0, 40.0]
     poly = trax.Polygon.create([(10.0, 20.0), (50.0, 22.0), (48.0, 60.0), (9.0, 58.0)])
     assert region_to_box(poly) == [9.0, 20.0, 41.0, 40.0]
-    frames = sorted((seq_root / "Skiing" / "img").iterdir())[:4]
-    gt = np.loadtxt(seq_root / "Skiing" / "groundtruth_rect.txt", delimiter=",")
+    frames = sorted((synthetic_root / "SynA" / "img").iterdir())[:4]
+    gt = np.loadtxt(synthetic_root / "SynA" / "groundtruth_rect.txt", delimiter=",")
     s = Session(tracker_factory())
     for _ in range(2):  # a reset re-initialises the same tracker object
         s.initialize(str(frames[0]), gt[0])
@@ -106,13 +108,13 @@ def _workspace(tmp_path, src, env_log):
 
 def test_toolkit_end_to_end(vot_bin, short_seq, tmp_path):
     log = tmp_path / "tracker.log"
-    ws = _workspace(tmp_path, short_seq("Crossing", 20), log)
+    ws = _workspace(tmp_path, short_seq("SynB", 20), log)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     r = subprocess.run([str(vot_bin / "vot"), "evaluate", "TADT"], cwd=ws, capture_output=True, text=True,
                        env=env, timeout=1200)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     for exp in ("baseline", "reset", "multistart"):
-        assert list((ws / "results" / "TADT" / exp / "Crossing").glob("*.bin")), exp
+        assert list((ws / "results" / "TADT" / exp / "SynB").glob("*.bin")), exp
     lines = log.read_text().splitlines()
     starts = {ln.split("]")[0] for ln in lines if "TADT loaded" in ln}
     inits = [ln for ln in lines if "initialisation" in ln]
@@ -131,9 +133,9 @@ def test_toolkit_end_to_end(vot_bin, short_seq, tmp_path):
 
 def test_unreadable_frame_ends_the_session_cleanly(vot_bin, short_seq, tmp_path):
     log = tmp_path / "tracker.log"
-    src = short_seq("Skiing", 6)
+    src = short_seq("SynA", 6)
     ws = _workspace(tmp_path, src, log)
-    frame = ws / "sequences" / "Skiing" / "color" / "00000003.jpg"
+    frame = ws / "sequences" / "SynA" / "color" / "00000003.jpg"
     frame.unlink()
     frame.write_bytes(b"not a jpeg")
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -152,7 +154,7 @@ def test_with_csrt_checks_the_interpreter_first(short_seq, tmp_path):
     """`--with-csrt PY` refuses an interpreter that cannot run the CSRT example, naming the fix, and
     leaves no half-made workspace; an interpreter that can gets the [CSRT] entry."""
     from tadt_plugin.errors import TadtError
-    src = short_seq("Skiing", 6)
+    src = short_seq("SynA", 6)
     with pytest.raises(TadtError, match="cannot run"):
         create_workspace(tmp_path / "a", [src], csrt_python=str(tmp_path / "no-such-python"))
     assert not (tmp_path / "a").exists()
@@ -166,7 +168,7 @@ def test_with_csrt_checks_the_interpreter_first(short_seq, tmp_path):
         assert not (tmp_path / "b").exists()
 
 
-def test_csrt_server_without_contrib_quits_with_the_fix(seq_root, tmp_path):
+def test_csrt_server_without_contrib_quits_with_the_fix(synthetic_root, tmp_path):
     """The CSRT example server, run where OpenCV has no CSRT, ends the TraX session with a reason that
     says what to install (instead of an AttributeError traceback in the toolkit's log)."""
     trax = pytest.importorskip("trax", reason="vot-trax is not installed (pip install 'tadt-plugin[vot]')")
@@ -179,7 +181,7 @@ def test_csrt_server_without_contrib_quits_with_the_fix(seq_root, tmp_path):
     proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=open(err, "w"))
     client = Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), log=lambda *a: None)
-    frame = sorted((seq_root / "Skiing" / "img").iterdir())[0]
+    frame = sorted((synthetic_root / "SynA" / "img").iterdir())[0]
     with pytest.raises(trax.TraxException, match="opencv-contrib-python-headless"):
         client.initialize({"color": trax.FileImage.create(str(frame))},
                           [(trax.Rectangle.create(10.0, 10.0, 30.0, 30.0), {})], {})
@@ -189,13 +191,13 @@ def test_csrt_server_without_contrib_quits_with_the_fix(seq_root, tmp_path):
 
 def test_csrt_example_entry_runs_in_the_toolkit(vot_bin, short_seq, tmp_path):
     """The documented second tracker: the toolkit venv made by `tadt vot toolkit-venv` runs the CSRT
-    example entry beside TADT's (baseline experiment, a short real sequence)."""
+    example entry beside TADT's (baseline experiment, a short generated sequence)."""
     ws = tmp_path / "ws"
-    create_workspace(ws, [short_seq("Crossing", 20)], csrt_python=str(vot_bin / "python"))
+    create_workspace(ws, [short_seq("SynB", 20)], csrt_python=str(vot_bin / "python"))
     r = subprocess.run([str(vot_bin / "vot"), "evaluate", "CSRT", "--experiments", "baseline"], cwd=ws,
                        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=600)
     assert r.returncode == 0 and "error" not in (r.stdout + r.stderr).lower(), r.stdout[-2000:] + r.stderr[-2000:]
-    res = ws / "results" / "CSRT" / "baseline" / "Crossing"
-    assert (res / "Crossing_001.bin").is_file()
-    times = (res / "Crossing_001_time.value").read_text().split()
+    res = ws / "results" / "CSRT" / "baseline" / "SynB"
+    assert (res / "SynB_001.bin").is_file()
+    times = (res / "SynB_001_time.value").read_text().split()
     assert len(times) == 20, times   # one reply per frame
