@@ -4,8 +4,10 @@ Needs a pytracking checkout: $PYTRACKING_ROOT, default ~/pytracking (never modif
 fresh `git clone` of it in a temporary folder).  Tests that import pytracking also need its pip packages
 (jpeg4py, pandas, visdom).  Missing either -> the tests are skipped with the reason shown (pytest -ra).
 
-CPU cost (2-core machine): the one end-to-end test (`slow`) tracks Skiing (81 frames) once with the stock
-`run_tracker.py`, about 30-50 s; the rest about 20 s.  `pytest -m "not slow"` skips the tracking run.
+The end-to-end test tracks a generated sequence (conftest.SYNTHETIC, no downloaded data needed); only the
+dataset and authors'-results tests need the real OTB sequences at ../shared/data.
+CPU cost (2-core machine): the one end-to-end test (`slow`) tracks SynA (40 generated frames) once with the
+stock `run_tracker.py`; the rest about 20 s.  `pytest -m "not slow"` skips the tracking run.
 """
 from __future__ import annotations
 
@@ -349,37 +351,37 @@ def test_compare_imports_external_results_and_matches_our_metrics(pt, tmp_path):
 # ------------------------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 @needs_deps
-@needs_data
-def test_stock_run_tracker_then_wrapper_and_analysis(pt, tmp_path):
-    """Stock `python run_tracker.py tadt default` on Skiing (GOT-10k-style val split of symlinks), then the
+def test_stock_run_tracker_then_wrapper_and_analysis(pt, tmp_path, synthetic_root):
+    """Stock `python run_tracker.py tadt default` on SynA (GOT-10k-style val split of symlinks), then the
     `folder` wrapper (finds the finished result and skips it), then pytracking's analysis vs our metrics."""
     from tadt_plugin import metrics
     from tadt_plugin.pytracking.got10k import make_split
     from tadt_plugin.sequences import load_boxes
 
     root = pt["root"]
-    assert make_split(SEQ_ROOT, pt["base"] / "got10k", ["Skiing"]) == ["Skiing"]
+    n = 40  # SynA's length
+    assert make_split(synthetic_root, pt["base"] / "got10k", ["SynA"]) == ["SynA"]
     r = subprocess.run([sys.executable, "run_tracker.py", "tadt", "default", "--dataset_name", "got10k_val",
-                        "--sequence", "Skiing"], cwd=root / "pytracking", capture_output=True, text=True,
+                        "--sequence", "SynA"], cwd=root / "pytracking", capture_output=True, text=True,
                        env=dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg"), timeout=900)
     assert r.returncode == 0, r.stderr
     assert "FPS:" in r.stdout and "Traceback" not in r.stderr, r.stdout + r.stderr
     res_dir = pt["results"] / "tadt" / "default"
-    boxes = load_boxes(res_dir / "Skiing.txt")
-    assert boxes.shape == (81, 4)
-    assert len((res_dir / "Skiing_time.txt").read_text().split()) == 81
-    assert len((res_dir / "Skiing_object_presence_scores.txt").read_text().split()) == 81
+    boxes = load_boxes(res_dir / "SynA.txt")
+    assert boxes.shape == (n, 4)
+    assert len((res_dir / "SynA_time.txt").read_text().split()) == n
+    assert len((res_dir / "SynA_object_presence_scores.txt").read_text().split()) == n
     assert not [p for p in res_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
-    r = tadt_cli("run", "tadt", "default", "--dataset_name", "folder", "--sequence", "Skiing",
-                 "--pytracking", root, "--folder", SEQ_ROOT)
+    r = tadt_cli("run", "tadt", "default", "--dataset_name", "folder", "--sequence", "SynA",
+                 "--pytracking", root, "--folder", synthetic_root)
     assert "FPS: -1" in r.stdout, "the wrapper must find the same sequence and see it is done"
 
     out = tmp_path / "scores.json"
-    r = tadt_cli("compare", "--pytracking", root, "--dataset_name", "folder", "--folder", SEQ_ROOT,
-                 "--sequences", "Skiing", "--trackers", "tadt/default", "--json", out)
+    r = tadt_cli("compare", "--pytracking", root, "--dataset_name", "folder", "--folder", synthetic_root,
+                 "--sequences", "SynA", "--trackers", "tadt/default", "--json", out)
     res = json.loads(out.read_text())
-    gt = load_boxes(SEQ_ROOT / "Skiing" / "groundtruth_rect.txt")
+    gt = load_boxes(synthetic_root / "SynA" / "groundtruth_rect.txt")
     ours = metrics.evaluate(boxes, gt, start=0)
     assert abs(res["scores"]["tadt_default"]["auc"] / 100 - ours["auc"]) < 0.01
     assert abs(res["scores"]["tadt_default"]["precision"] / 100 - ours["precision"]) < 0.01
