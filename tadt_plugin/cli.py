@@ -187,6 +187,8 @@ def cmd_run(args) -> int:
     from .runner import track_frames
     from .sequences import discover_sequences, write_boxes_atomic
 
+    if args.protocol == "reset" and ((args.workers or 1) != 1 or args.ray_address or args.dataset):
+        raise TadtError("--protocol reset runs on one worker over SEQ_ROOT; drop --workers/--ray-address/--dataset")
     if (args.workers is not None and args.workers != 1) or args.ray_address or args.dataset:
         from .fanout import run_fanout
         return run_fanout(args)
@@ -207,6 +209,8 @@ def cmd_run(args) -> int:
     if not todo:
         return 0
     tracker = make_tracker(args)
+    if args.protocol == "reset":
+        return _run_reset(tracker, todo, out, args)
     failed = 0
     for s in todo:
         bar = tqdm(total=len(s), desc=s.name, unit="frame", disable=args.quiet, file=sys.stderr)
@@ -229,6 +233,37 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def _run_reset(tracker, seqs, out: Path, args) -> int:
+    """`tadt run --protocol reset`: VOT's supervised protocol (reset_protocol.py); DIR/<Name>.txt holds VOT
+    text results (1 init, 2 failure, 0 skipped, else x,y,w,h), DIR/<Name>_time.txt seconds per frame."""
+    from tqdm import tqdm
+    from . import reset_protocol as rp
+    from .atomicfile import atomic_write
+    from .sequences import read_frame, write_boxes_atomic
+    failed = 0
+    for s in seqs:
+        bar = tqdm(total=len(s), desc=f"{s.name} (reset)", unit="frame", disable=args.quiet, file=sys.stderr)
+        try:
+            first = read_frame(s.frames[0])
+            wh = (first.shape[1], first.shape[0])
+            run = rp.run_reset(tracker, lambda i: first if i == 0 else read_frame(s.frames[i]),
+                               s.ground_truth[: len(s)], skip_initialize=args.skip_initialize, image_wh=wh,
+                               progress=bar)
+        except TadtError as exc:
+            _err(f"{s.name}: {exc}")
+            failed += 1
+            continue
+        finally:
+            bar.close()
+        atomic_write(out / f"{s.name}.txt", "\n".join(rp.format_trajectory(run.trajectory)) + "\n")
+        write_boxes_atomic(out / f"{s.name}_time.txt", [[t] for t in run.times], fmt="{:.6f}")
+        sc, _ = rp.score_sequence(run.trajectory, s.ground_truth[: len(s)], wh)
+        print(f"{s.name}: failures {run.failures}, accuracy {sc.accuracy:.3f}, robustness {sc.robustness:.3f}, "
+              f"EAO {sc.eao:.3f} (reset protocol, re-initialised {args.skip_initialize} frames after a failure)",
+              flush=True)
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from .evaluation import evaluate_folders, format_table, save_success_plot
@@ -240,6 +275,10 @@ def cmd_eval(args) -> int:
             raise TadtError(f"--compare {spec!r}: expected NAME=DIR")
         n, d = spec.split("=", 1)
         folders.append((n, d))
+    if args.protocol == "reset":
+        from .evaluation import evaluate_reset_folders, format_reset_table
+        print(format_reset_table(evaluate_reset_folders(args.seq_root, folders, names)))
+        return 0
     table = evaluate_folders(args.seq_root, folders, names, start=args.start - 1, allow_short=args.allow_short)
     print(format_table(table, start=args.start))
     plot = args.plot or str(Path(args.results) / "success_plot.png")
@@ -283,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", default=None, help="comma-separated names (default: all under SEQ_ROOT)")
     p.add_argument("--force", action="store_true", help="re-run sequences that have results")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--protocol", choices=["ope", "reset"], default="ope",
+                   help="ope: one pass (OTB, default); reset: VOT's supervised protocol, re-initialised after "
+                        "each failure (zero overlap); results in VOT text format")
+    p.add_argument("--skip-initialize", type=int, default=5, metavar="N",
+                   help="--protocol reset: re-initialise N frames after a failure (VOT's 5)")
     # Scale-out (tadt_plugin/fanout.py, docs/scale.md): any of these runs the sequences on Ray workers.
     p.add_argument("--workers", type=int, default=None,
                    help="Ray workers, one sequence each at a time (default 1; with --ray-address: as many as fit)")
@@ -304,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", default=None, help="comma-separated names (default: those with results)")
     p.add_argument("--start", type=int, default=2, help="first scored frame, 1-based (default 2: frames 2..N)")
     p.add_argument("--plot", default=None, help="success plot PNG (default: RESULTS/success_plot.png)")
+    p.add_argument("--protocol", choices=["ope", "reset"], default="ope",
+                   help="ope: OTB success/precision (default); reset: failures, accuracy, robustness and EAO of "
+                        "`tadt run --protocol reset` results (or the VOT toolkit's text results)")
     p.add_argument("--allow-short", action="store_true",
                    help="score results files with fewer rows than the ground truth (missing frames count as "
                         "failures; the table names them); without it such a file is an error")

@@ -112,3 +112,75 @@ def save_success_plot(t: Table, path) -> None:
     with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
         fig.savefig(tmp)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ reset
+@dataclass
+class ResetTable:
+    trackers: List[str]
+    sequences: List[str]
+    scores: Dict[Tuple[str, str], "object"]   # (tracker, sequence) -> reset_protocol.ResetScore
+    means: Dict[str, "object"]                # tracker -> pooled ResetScore (over the sequences it has)
+
+
+def evaluate_reset_folders(seq_root, folders: Sequence[Tuple[str, str]],
+                           names: Optional[Sequence[str]] = None) -> ResetTable:
+    """Score reset-protocol results (VOT text format, one line per frame) side by side."""
+    from . import reset_protocol as rp
+    from .sequences import _read_lines, read_frame
+    seqs = {s.name: s for s in discover_sequences(seq_root, names)}
+    for label, d in folders:
+        if not Path(d).is_dir():
+            raise TadtError(f"result folder {d} ({label}) {'is not a folder' if Path(d).exists() else 'does not exist'}")
+    if not names:
+        names = [n for n in seqs if find_result(Path(folders[0][1]), n) is not None]
+        if not names:
+            raise TadtError(f"no <Name>.txt results in {folders[0][1]} match sequences under {seq_root}")
+    interval = rp.eao_interval([len(seqs[n]) for n in names])
+    sizes = {}
+    scores, means = {}, {}
+    for label, d in folders:
+        got, runs = [], []
+        for n in names:
+            path = find_result(Path(d), n)
+            if path is None:
+                continue
+            gt = seqs[n].ground_truth[: len(seqs[n])]
+            traj = rp.parse_trajectory(_read_lines(path, "reset results file"), str(path))
+            if len(traj) != len(gt):
+                raise TadtError(f"reset results file {path} has {len(traj)} lines for {len(gt)} frames")
+            if n not in sizes:
+                first = read_frame(seqs[n].frames[0])
+                sizes[n] = (first.shape[1], first.shape[0])
+            sc, r = rp.score_sequence(traj, gt, sizes[n], interval=interval)
+            scores[(label, n)] = sc
+            got.append(sc)
+            runs.append(r)
+        if got:
+            means[label] = rp.pooled(got, runs, interval=interval)
+    return ResetTable([label for label, _ in folders], list(names), scores, means)
+
+
+def format_reset_table(t: ResetTable) -> str:
+    w = max(12, *(len(s) for s in t.sequences))
+    head = f"{'sequence':<{w}}" + "".join(f" | {tr[:27]:>27}" for tr in t.trackers)
+    sub = f"{'':<{w}}" + "".join(f" | {'fail':>5} {'acc':>6} {'R':>6} {'EAO':>6}" for _ in t.trackers)
+    lines = ["VOT reset protocol: failures (zero overlap), accuracy (10 burn-in frames skipped), robustness "
+             "R = exp(-30 failures/frames), EAO", head, sub, "-" * len(head)]
+
+    def cell(sc, fmt="5.0f"):
+        return (f" | {sc.failures:{fmt}} {sc.accuracy:6.3f} {sc.robustness:6.3f} {sc.eao:6.3f}" if sc
+                else f" | {'-':>5} {'-':>6} {'-':>6} {'-':>6}")
+
+    for s in t.sequences:
+        lines.append(f"{s:<{w}}" + "".join(cell(t.scores.get((tr, s))) for tr in t.trackers))
+    lines.append("-" * len(head))
+    lines.append(f"{'total fail.':<{w}}" + "".join(
+        f" | {sum(t.scores[(tr, s)].failures for s in t.sequences if (tr, s) in t.scores):5.0f}{'':>21}"
+        for tr in t.trackers))
+    lines.append(f"{'mean/pooled':<{w}}" + "".join(cell(t.means.get(tr), "5.1f") for tr in t.trackers))
+    missing = [(tr, s) for tr in t.trackers for s in t.sequences if (tr, s) not in t.scores]
+    if missing:
+        lines.append("note: missing results (left out of that tracker's means): "
+                     + ", ".join(f"{tr}/{s}" for tr, s in missing))
+    return "\n".join(lines)

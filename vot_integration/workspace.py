@@ -22,6 +22,7 @@ import cv2
 
 from tadt_plugin.atomicfile import atomic_dir, atomic_write
 from tadt_plugin.errors import TadtError
+from tadt_plugin.reset_protocol import eao_interval
 from tadt_plugin.sequences import find_ground_truth, list_images, load_boxes
 
 DEFAULT_TIMEOUT = 300  # seconds per reply: VGG16 start-up and first-frame selection on a slow CPU
@@ -89,9 +90,7 @@ def _seq_length(seq_dir: Path) -> int:
 
 def stack_yaml(lengths: List[int]) -> str:
     """Experiments and analyses sized to the sequences (EAO intervals must fit their lengths)."""
-    shortest, longest = min(lengths), max(lengths)
-    low = max(5, int(round(0.25 * shortest)))
-    high = max(low + 5, int(round(0.9 * longest)))
+    low, high = eao_interval(lengths)   # the same interval `tadt eval --protocol reset` uses
     return f"""title: TADT offline stack (local sequences, nothing downloaded)
 experiments:
   baseline:
