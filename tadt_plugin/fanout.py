@@ -52,7 +52,7 @@ class Task:
     init_box: List[float]
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     task: Task
     ground_truth: object            # N x 4 array, for the summary line and the table
@@ -153,8 +153,8 @@ def check_address(address: str) -> str:
     from ray._private.services import canonicalize_bootstrap_address
     shown = address
     if address == "auto":
-        try:
-            address = canonicalize_bootstrap_address("auto")
+        try:  # RAY_ADDRESS, else the newest cluster `ray start` left on this machine, else any found
+            address = os.environ.get("RAY_ADDRESS") or canonicalize_bootstrap_address("auto")
         except Exception as exc:
             raise TadtError(f"--ray-address auto: {exc}") from None
         if not address:
@@ -180,14 +180,32 @@ def start_ray(ray, address: Optional[str], num_cpus: Optional[float]) -> None:
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
     try:
         if address:
-            ray.init(address=check_address(address), **kwargs)
+            address = check_address(address)
+            _use_cluster_token()
+            ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
+            # address="local": a new instance in this process, even where $RAY_ADDRESS names a cluster
+            ray.init(address="local", num_cpus=num_cpus, object_store_memory=OBJECT_STORE_BYTES, **kwargs)
     except TadtError:
         raise
     except Exception as exc:  # ConnectionError, version mismatch, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TadtError(f"Ray could not start{' at --ray-address ' + address if address else ''}: {first}") from None
+
+
+def _use_cluster_token() -> None:
+    """Ray >= 2.5x: `ray start --head` turns on token authentication when a token exists (~/.ray/auth_token,
+    $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE is unset, but a driver joining the cluster
+    does not, and the cluster then refuses it.  Apply `ray start`'s rule here too; an explicit
+    RAY_AUTH_MODE is left alone, and older Rays have no such module."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available)
+    except ImportError:
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def fitting_workers(ray, cpus: float, gpus: float) -> int:
@@ -333,37 +351,43 @@ def run_fanout(args) -> int:
     t_start = time.perf_counter()
 
     use_ray = not (local and (n or 1) == 1)
-    ray = import_ray(f"--workers {n}" if local else "--ray-address") if use_ray else None
+    ray = None
+    if use_ray:  # before any output, so a missing Ray or a bad address is the only line printed
+        ray = import_ray(f"--workers {n}" if local else "--ray-address")
+        start_ray(ray, args.ray_address, None)
     failed: Dict[str, str] = {}
     finished = 0
     n_workers = 1
-    bar = tqdm(total=total, desc="tadt run", unit="frame", disable=args.quiet, file=sys.stderr, smoothing=0.1)
-
-    def post(r: dict) -> None:
-        nonlocal finished
-        write_results(out, r, writer)
-        finished += 1
-        bar.set_postfix_str(f"{finished}/{len(todo)} sequences done, {len(failed)} failed")
-        tqdm.write(summary_line(r, by_name[r["name"]].ground_truth), file=sys.stdout)
-
     try:
-        if not use_ray:  # --dataset with one local worker: the same worker class, in this process
-            w = SequenceWorker(params, threads)
-            for j in order:
-                try:
-                    r = w.run(j.task, local_bar=bar)
-                except (TadtError, ValueError) as exc:
-                    failed[j.task.name] = str(exc)
-                    continue
-                post(r)
-        else:
-            start_ray(ray, args.ray_address, None)
-            try:
-                n_workers = _dispatch(ray, args, order, params, n, cpus, gpus, threads, bar, failed, post, local)
-            finally:
-                ray.shutdown()
+        if use_ray:
+            n_workers = size_pool(ray, n, cpus, gpus, len(order))
+        bar = tqdm(total=total, desc="tadt run", unit="frame", disable=args.quiet, file=sys.stderr,
+                   smoothing=0.1)
+
+        def post(r: dict) -> None:
+            nonlocal finished
+            write_results(out, r, writer)
+            finished += 1
+            bar.set_postfix_str(f"{finished}/{len(todo)} sequences done, {len(failed)} failed")
+            tqdm.write(summary_line(r, by_name[r["name"]].ground_truth), file=sys.stdout)
+
+        try:
+            if not use_ray:  # --dataset with one local worker: the same worker class, in this process
+                w = SequenceWorker(params, threads)
+                for j in order:
+                    try:
+                        r = w.run(j.task, local_bar=bar)
+                    except (TadtError, ValueError) as exc:
+                        failed[j.task.name] = str(exc)
+                        continue
+                    post(r)
+            else:
+                _dispatch(ray, args, order, params, n_workers, cpus, gpus, threads, bar, failed, post)
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if ray is not None:
+            ray.shutdown()
 
     wall = time.perf_counter() - t_start
     frames_done = sum(len(by_name[nm].task.frames) for nm in by_name if nm not in failed)
@@ -378,23 +402,27 @@ def run_fanout(args) -> int:
     return 1 if failed else 0
 
 
-def _dispatch(ray, args, order: List[Job], params, n, cpus, gpus, threads, bar, failed, post, local) -> int:
-    """Hand sequences to free workers until all are done or failed; returns the number of workers."""
-    from ray.exceptions import RayActorError, RayTaskError
-
+def size_pool(ray, n: Optional[int], cpus: float, gpus: float, n_seqs: int) -> int:
+    """The number of workers to start: --workers, capped by what the cluster holds and by the sequences."""
     fit = fitting_workers(ray, cpus, gpus)
     res = ray.cluster_resources()
+    have = f"{res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs"
     if fit < 1:
         raise TadtError(f"no Ray node has room for one worker of {cpus:g} CPU(s) and {gpus:g} GPU(s) (cluster: "
-                        f"{res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs); lower --cpus-per-worker / "
-                        f"--gpus-per-worker")
+                        f"{have}); lower --cpus-per-worker / --gpus-per-worker")
     if n is None:
         n = fit
     elif n > fit:
-        print(f"tadt: warning: only {fit} of the {n} workers fit in the cluster ({res.get('CPU', 0):g} CPUs, "
-              f"{res.get('GPU', 0):g} GPUs at {cpus:g} CPU / {gpus:g} GPU each); using {fit}", file=sys.stderr)
+        print(f"tadt: warning: only {fit} of the {n} workers fit in the cluster ({have}, at {cpus:g} CPU / "
+              f"{gpus:g} GPU each); using {fit}", file=sys.stderr)
         n = fit
-    n = min(n, len(order))
+    return max(1, min(n, n_seqs))
+
+
+def _dispatch(ray, args, order: List[Job], params, n: int, cpus, gpus, threads, bar, failed, post) -> None:
+    """Hand sequences to free workers until every one is written or failed."""
+    from ray.exceptions import RayActorError, RayTaskError
+
     retries = max(0, args.retries)
     progress_name = f"tadt-progress-{os.getpid()}-{time.time_ns()}"
     progress = ray.remote(Progress).options(num_cpus=0, name=progress_name).remote()
@@ -458,7 +486,6 @@ def _dispatch(ray, args, order: List[Job], params, n, cpus, gpus, threads, bar, 
             idle.append(w)
     for w in workers:
         ray.kill(w)
-    return n
 
 
 def _last_line(exc: BaseException) -> str:
