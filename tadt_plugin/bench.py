@@ -14,7 +14,9 @@ come from the same run, because these machines are shared and noisy:
 
 ``--baseline`` also runs the path before the speed work (unpruned conv4_3, float32, contiguous layout,
 whole-frame rescale, conv2d correlation, conv2d regression at initialisation) on the same frames and prints the
-speed-up.  The last line is machine-readable ``key=value`` pairs.
+speed-up and the selected channels' Jaccard against it; ``--fp32`` adds the configuration in float32 (what
+``dtype=auto`` replaces), ``--bf16`` in reduced precision.  The last line is machine-readable ``key=value``
+pairs, ending ``device=... dtype=<chosen> cpu_capability=<...> speedup_vs_baseline=...``.
 """
 from __future__ import annotations
 
@@ -127,7 +129,7 @@ class _Acc:
         out.update({"fps": self.frames / self.track_time, "ms_per_frame": 1000 * self.track_time / n,
                     "ms_bare_backbone": 1000 * self.bb_time / n, "ratio_backbone": self.track_time / self.bb_time,
                     "mean_auc": float(np.mean(self.aucs)), "frames": self.frames,
-                    "device": str(self.tracker.device)})
+                    "device": str(self.tracker.device), "dtype": self.tracker.dtype_name})
         return out
 
 
@@ -177,9 +179,10 @@ def run_configs(configs, seqs, max_frames: int, peer_python=None) -> Dict[str, D
         r = acc.result()
         if accs[-1].label == "baseline":  # selected channels against the baseline's, mean Jaccard per layer
             for layer, name in ((0, "conv41"), (1, "conv43")):
-                r[f"jaccard_{name}_vs_baseline"] = float(np.mean([
-                    len(a[layer] & b[layer]) / max(len(a[layer] | b[layer]), 1)
-                    for a, b in zip(acc.selections, accs[-1].selections)]))
+                per_seq = [len(a[layer] & b[layer]) / max(len(a[layer] | b[layer]), 1)
+                           for a, b in zip(acc.selections, accs[-1].selections)]
+                r[f"jaccard_{name}_vs_baseline"] = float(np.mean(per_seq))
+                r[f"jaccard_{name}_min_vs_baseline"] = float(np.min(per_seq))
         r["peer_fps"] = peer_frames / peer_time if peer_time else float("nan")
         r["ratio_peer"] = r["fps"] / r["peer_fps"] if peer_time else float("nan")
         out[acc.label] = r
@@ -246,6 +249,8 @@ def main(argv=None) -> int:
                     help="also time the path before the speed work: unpruned conv4_3, float32, contiguous layout, "
                          "whole-frame rescale, conv2d correlation, conv2d regression at initialisation")
     ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
+    ap.add_argument("--fp32", action="store_true",
+                    help="also time the configuration with dtype=float32 (what `dtype=auto` replaces where it picks less)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
     ap.add_argument("--threads", type=int, default=0)
@@ -272,6 +277,8 @@ def main(argv=None) -> int:
     configs = [("config", params)]
     if args.bf16:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
+    if args.fp32:
+        configs.append(("fp32", params.replace(dtype="float32")))
     if args.baseline:
         configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False,
                                                    correlation="conv", channels_last=False,
@@ -286,7 +293,9 @@ def main(argv=None) -> int:
         print(f"[{label}] first frame (s): " + ", ".join(f"{k[5:]} {r['s_' + k]:.2f}" for k in INIT_STAGES))
         print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}"
               + (f", selected channels vs baseline (Jaccard) conv4_1 {r['jaccard_conv41_vs_baseline']:.3f} "
-                 f"conv4_3 {r['jaccard_conv43_vs_baseline']:.3f}" if "jaccard_conv41_vs_baseline" in r else ""))
+                 f"conv4_3 {r['jaccard_conv43_vs_baseline']:.3f} (min over sequences {r['jaccard_conv41_min_vs_baseline']:.3f}, "
+                 f"{r['jaccard_conv43_min_vs_baseline']:.3f})" if "jaccard_conv41_vs_baseline" in r else "")
+              + f", dtype {r['dtype']}")
     print(f"CSRT FPS {res['peer_fps']:.2f}")
     if "baseline" in results:
         res["speedup_vs_baseline"] = res["fps"] / results["baseline"]["fps"]
@@ -295,14 +304,25 @@ def main(argv=None) -> int:
         res["baseline_s_init"] = results["baseline"]["s_init_total"]
         res["jaccard_conv41"] = res["jaccard_conv41_vs_baseline"]
         res["jaccard_conv43"] = res["jaccard_conv43_vs_baseline"]
+        res["jaccard_conv41_min"] = res["jaccard_conv41_min_vs_baseline"]
+        res["jaccard_conv43_min"] = res["jaccard_conv43_min_vs_baseline"]
     if "bf16" in results:
         res["bf16_fps"] = results["bf16"]["fps"]
         res["bf16_auc"] = results["bf16"]["mean_auc"]
         res["bf16_speedup"] = results["bf16"]["fps"] / res["fps"]
+    if "fp32" in results:
+        res["fp32_fps"] = results["fp32"]["fps"]
+        res["fp32_auc"] = results["fp32"]["mean_auc"]
+        res["fp32_s_init"] = results["fp32"]["s_init_total"]
+        res["speedup_vs_fp32"] = res["fps"] / results["fp32"]["fps"]
     keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
-            "speedup_vs_baseline", "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43", "bf16_fps", "bf16_auc",
-            "bf16_speedup"]
-    print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}")
+            "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43",
+            "jaccard_conv41_min", "jaccard_conv43_min", "bf16_fps", "bf16_auc", "bf16_speedup", "fp32_fps", "fp32_auc",
+            "fp32_s_init", "speedup_vs_fp32"]
+    from .devices import cpu_capability
+    print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}"
+          + f" dtype={res['dtype']} cpu_capability={cpu_capability()}"
+          + (f" speedup_vs_baseline={res['speedup_vs_baseline']:.4g}" if "speedup_vs_baseline" in res else ""))
     return 0
 
 

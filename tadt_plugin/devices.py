@@ -1,10 +1,19 @@
-"""Device choice, in one place: "auto" picks CUDA when available; CUDA without a GPU falls back to
-the CPU with one warning (or raises when ``strict_device`` is set).  No other module picks a device."""
+"""Device and precision choice, in one place.
+
+Device: "auto" picks CUDA when available; CUDA without a GPU falls back to the CPU with one warning
+(or raises when ``strict_device`` is set).  No other module picks a device.
+
+Precision (``dtype``): "auto" resolves per machine (:func:`resolve_dtype`): bfloat16 on a CPU that
+computes it natively (AVX512-BF16 or AMX on x86, the ``bf16`` feature on Arm), float32 on any other CPU
+(there bfloat16 is emulated: ~9x slower on an AVX2-only CPU, README "Speed"), float16 on CUDA.  The
+choice is printed once per process (:func:`announce_dtype`); an explicit dtype overrides it."""
 from __future__ import annotations
 
 import logging
 import platform
+import sys
 import warnings
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -44,15 +53,61 @@ def torch_dtype(name: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+def cpu_capability() -> str:
+    """The SIMD level PyTorch's CPU kernels were dispatched to here ("AVX512", "AVX2", "DEFAULT", ...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch
+        return "unknown"
+
+
+def cpu_bf16_native() -> Optional[bool]:
+    """True / False when known whether this CPU computes bfloat16 natively, None when it cannot be told.
+    x86: PyTorch's own probes (AVX512-BF16, AMX tiles); Arm: the kernel's ``bf16`` CPU feature flag."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        probes = [f for f in probes if f is not None]
+        return any(bool(f()) for f in probes) if probes else None
+    if machine in ("aarch64", "arm64"):
+        try:
+            with open("/proc/cpuinfo") as f:
+                return any(line.startswith("Features") and " bf16" in line for line in f)
+        except OSError:
+            return None
+    return None
+
+
 def cpu_has_native_bf16() -> bool:
     """True when this x86 CPU computes bfloat16 natively (AVX512-BF16 or AMX); other CPUs emulate it.
     Unknown (older torch, non-x86) counts as native, so no warning is given on a guess."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return True
-    probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if not any(probes):
-        return True
-    return any(bool(f()) for f in probes if f is not None)
+    known = cpu_bf16_native()
+    return True if known is None else known
+
+
+def resolve_dtype(name: str, device: torch.device) -> Tuple[str, str]:
+    """(dtype name, reason).  "auto": float16 on CUDA (tensor cores on every CUDA GPU since Volta; the
+    selection and the matching stay float32), bfloat16 on a CPU with native bfloat16, else float32.
+    Unlike :func:`cpu_has_native_bf16`, "auto" takes bfloat16 only when native support is positively
+    detected.  Explicit names are returned unchanged."""
+    if name != "auto":
+        return name, "asked for"
+    if device.type == "cuda":
+        return "float16", "CUDA device"
+    cap = cpu_capability()
+    if cpu_bf16_native():
+        return "bfloat16", f"CPU capability {cap} with native bfloat16"
+    return "float32", f"CPU capability {cap} without native bfloat16"
+
+
+def announce_dtype(chosen: str, reason: str, log: Optional[Callable[[str], None]] = None) -> None:
+    """Print the automatic precision choice once per process (and per distinct choice)."""
+    key = ("announce", chosen, reason)
+    if key in _warned:
+        return
+    _warned.add(key)
+    msg = f"tadt: dtype auto -> {chosen} ({reason}); override with --set dtype=float32|bfloat16|float16"
+    (log or (lambda m: print(m, file=sys.stderr)))(msg)
 
 
 def check_dtype(device: torch.device, dtype: torch.dtype) -> None:

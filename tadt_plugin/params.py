@@ -13,7 +13,8 @@ from typing import Any, Mapping, Optional, Tuple
 RANK_MODES = ("faithful", "trained", "off")
 SCALE_MODES = ("faithful", "adaptive")
 INPUT_NORMS = ("torchvision", "minus128")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+INIT_DTYPES = ("float32", "same")
 
 
 @dataclass
@@ -21,7 +22,14 @@ class TadtParams:
     # --- device and numerics -------------------------------------------------------------
     device: str = "auto"            # "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
     strict_device: bool = False     # True: asking for CUDA without a GPU is an error, not a fallback
-    dtype: str = "float32"          # backbone precision for the per-frame path (see DTYPES)
+    # backbone precision of the per-frame path (DTYPES).  "auto" (devices.resolve_dtype): bfloat16 on a
+    # CPU with native bfloat16, float32 on other CPUs, float16 on CUDA; printed once per process
+    dtype: str = "auto"
+    # precision of the first-frame backbone pass that feeds the channel selection and the template:
+    # "float32" (default) or "same" (the per-frame dtype).  Measured on the 8 OTB dev sequences: the
+    # selection from bfloat16 first-frame features agrees with the float32 one at Jaccard 0.935
+    # (conv4_1) and 0.827 (conv4_3, min 0.64), so the first frame stays float32 (README "Speed")
+    init_dtype: str = "float32"
     num_threads: int = 0            # torch CPU threads; 0 keeps torch's default
     seed: int = 0                   # seeds the regression/ranking initialisation (spec 4.1, A10)
 
@@ -57,9 +65,11 @@ class TadtParams:
     reg_stop_loss: float = 0.02
     reg_dead_zone: float = 0.1
     reg_init_scale: float = 1e-8
-    # "fft": the regression's correlation and filter gradient through FFTs (init ~3 s on this CPU);
-    # "conv": conv2d and its weight gradient, the direct route (~4x slower here); same values ~1e-5
-    regression_backend: str = "fft"
+    # The first-frame regression's correlation and filter gradient (selection.py, same values ~1e-5):
+    # "dft": FFT of the features, small dense DFT matrices on the filters' support (the default; ~3.5x
+    # less CPU per step than "fft"); "fft": full-plane FFTs (init ~2.9 s on a 2-core AVX-512 CPU);
+    # "conv": conv2d and its weight gradient, the direct route (~4x slower than "fft")
+    regression_backend: str = "dft"
     # The ranking branch as the authors implemented it is a seeded random half of conv4_1 (spec A1); on
     # the 8 OTB dev sequences it scored below leaving it out (mean AUC 0.497 vs 0.547, README), so
     # the default is "off"; the `faithful` parameter set restores it.
@@ -101,10 +111,11 @@ class TadtParams:
         check(self.rank_mode in RANK_MODES, f"rank_mode={self.rank_mode!r}, expected one of {RANK_MODES}")
         check(self.scale_mode in SCALE_MODES, f"scale_mode={self.scale_mode!r}, expected one of {SCALE_MODES}")
         check(self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r}, expected one of {INPUT_NORMS}")
-        check(self.regression_backend in ("fft", "conv"), "regression_backend must be 'fft' or 'conv'")
+        check(self.regression_backend in ("dft", "fft", "conv"), "regression_backend must be 'dft', 'fft' or 'conv'")
         check(self.prune_multiple >= 1, "prune_multiple must be >= 1")
         check(self.correlation in ("gemm", "conv"), f"correlation={self.correlation!r}, expected 'gemm' or 'conv'")
         check(self.dtype in DTYPES, f"dtype={self.dtype!r}, expected one of {DTYPES}")
+        check(self.init_dtype in INIT_DTYPES, f"init_dtype={self.init_dtype!r}, expected one of {INIT_DTYPES}")
         check(0 < self.min_target_size <= self.max_target_size, "need 0 < min_target_size <= max_target_size")
         check(self.feature_scale > 0, "feature_scale must be > 0")
         check(len(self.scale_penalties) == 3, "scale_penalties needs 3 values")

@@ -2,8 +2,8 @@
 
 * :func:`regression_scores` - regression branch (4.1): a 512->1 conv per layer fitted to a Gaussian
   label with the authors' exp(Y)-weighted dead-zone L2 loss and Adam (coupled weight decay); the
-  per-channel importance is the spatial sum of the converged filter.  Both layers are fitted together
-  (they share the kernel size), each with its own early stop, with FFT correlation.
+  per-channel importance is the spatial sum of the converged filter.  Each layer is fitted on its own,
+  with its own early stop; the correlation uses partial DFTs (:class:`_DFTCorrelator`).
 * :func:`ranking_mask` - ranking branch on conv4_1 (4.2, A1) in three modes: ``faithful`` (one
   backward pass at the random init, as the authors' code does), ``trained`` (the pair loss written
   the intended way, trained, then filter sums > 0) and ``off``.
@@ -101,53 +101,110 @@ class _ConvCorrelator:
                                            padding=self.pad, groups=self.L)
 
 
+class _DFTCorrelator:
+    """The same two operations as :class:`_FFTCorrelator` (same zero padding, same values up to float
+    error), with the filter side of both transforms done as small dense DFT matrices: the filters live
+    on a kh x kw support, so transforming them (forward) and recovering only that support from the
+    filter gradient's spectrum (gradient) are two thin matrix products per channel instead of full
+    N1 x N2 FFTs of 2 x 512 mostly-zero maps.  Measured on this project's AVX-512 CPU, one thread, one
+    layer, 512 channels, F = 45: forward + gradient 9-12 ms against 34-38 ms for the FFT route."""
+
+    def __init__(self, x: torch.Tensor, kh: int, kw: int):
+        self.F, self.kh, self.kw = x.shape[-1], kh, kw
+        n1, n2 = self.F + kh - 1, self.F + kw - 1
+        self.size = (n1, n2)
+        self.xh = torch.fft.rfft2(x, s=self.size)                          # L x C x n1 x n2r
+        dev = x.device
+        u = torch.arange(n1, dtype=torch.float64, device=dev)
+        v = torch.arange(n2 // 2 + 1, dtype=torch.float64, device=dev)
+        i = torch.arange(kh, dtype=torch.float64, device=dev)
+        j = torch.arange(kw, dtype=torch.float64, device=dev)
+        two_pi = 2 * math.pi
+        # rfft2 of the flipped, zero-padded filter: w[a, b] sits at (kh-1-a, kw-1-b)
+        self.er = torch.exp(-1j * two_pi * torch.outer(u, kh - 1 - i) / n1).to(torch.complex64)      # n1 x kh
+        self.ec = torch.exp(-1j * two_pi * torch.outer(kw - 1 - j, v) / n2).to(torch.complex64)      # kw x n2r
+        # irfft2 evaluated only on the rows y0.. and columns x0.. that hold the kh x kw filter gradient;
+        # the one-sided spectrum counts twice except at DC and (even n2) Nyquist, whose imaginary parts
+        # irfft ignores, as .real below does
+        y0, x0 = self.F - 1 - kh // 2, self.F - 1 - kw // 2
+        twice = torch.full_like(v, 2.0)
+        twice[0] = 1.0
+        if n2 % 2 == 0:
+            twice[-1] = 1.0
+        self.dr = (torch.exp(1j * two_pi * torch.outer(y0 + i, u) / n1) / n1).to(torch.complex64)    # kh x n1
+        self.dc = (torch.exp(1j * two_pi * torch.outer(v, x0 + j) / n2) * (twice / n2)[:, None]
+                   ).to(torch.complex64)                                                             # n2r x kw
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:  # w: L x C x kh x kw -> L x F x F
+        wh = self.er @ (w.to(torch.complex64) @ self.ec)                    # L x C x n1 x n2r
+        full = torch.fft.irfft2((self.xh * wh).sum(1), s=self.size)
+        ph, pw = self.kh // 2, self.kw // 2
+        return full[:, ph:ph + self.F, pw:pw + self.F]
+
+    def filter_grad(self, g: torch.Tensor) -> torch.Tensor:  # g: L x F x F -> L x C x kh x kw
+        gh = torch.fft.rfft2(g.flip(-1, -2), s=self.size)
+        return ((self.dr @ (self.xh * gh[:, None])) @ self.dc).real
+
+
+CORRELATORS = {"dft": _DFTCorrelator, "fft": _FFTCorrelator, "conv": _ConvCorrelator}
+
+
+def _fit_layer(x: torch.Tensor, label: torch.Tensor, kh: int, kw: int, p: TadtParams):
+    """One layer's regression (x: 1 x C x F x F).  Returns (filter 1 x C x kh x kw, steps, peak)."""
+    dev = x.device
+    wexp = torch.exp(label)
+    n = label.numel()
+    w = init_filter(x.shape[1], kh, kw, p.reg_init_scale, p.seed).to(dev)
+    b = torch.zeros(1, device=dev)
+    corr = CORRELATORS[p.regression_backend](x.float(), kh, kw)
+    m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
+    m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    lr_w, lr_b = p.reg_lr, p.reg_lr * p.reg_bias_lr_mult
+    steps = 0
+    for t in range(1, p.reg_max_steps + 1):
+        pred = corr.forward(w) + b.view(1, 1, 1)
+        r = pred - label
+        r = torch.where(r.abs() >= p.reg_dead_zone, r, torch.zeros_like(r))
+        loss_value = float(((wexp * r) ** 2).sum())
+        grad_pred = (2.0 / n) * wexp * r
+        gw = corr.filter_grad(grad_pred) + p.reg_weight_decay * w
+        gb = grad_pred.sum(dim=(1, 2)) + p.reg_weight_decay * b
+        m_w = beta1 * m_w + (1 - beta1) * gw
+        v_w = beta2 * v_w + (1 - beta2) * gw * gw
+        m_b = beta1 * m_b + (1 - beta1) * gb
+        v_b = beta2 * v_b + (1 - beta2) * gb * gb
+        bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
+        w = w - lr_w * (m_w / bc1) / ((v_w / bc2).sqrt() + eps)
+        b = b - lr_b * (m_b / bc1) / ((v_b / bc2).sqrt() + eps)
+        steps = t
+        if loss_value < p.reg_stop_loss:  # the step whose pre-step loss is below the stop is the last
+            break
+    peak = float((corr.forward(w) + b.view(1, 1, 1)).amax())
+    return w, steps, peak
+
+
 def regression_scores(feats: torch.Tensor, ht: int, wt: int, p: TadtParams):
     """feats: L x C x F x F (already multiplied by feature_scale).  Returns (scores L x C, steps per
     layer, prediction peak per layer).  Implements the MATLAB objective: gradient (2/n) exp(Y) r on
     entries with |r| >= dead zone; Adam lr (bias x2), coupled weight decay; stop after the step whose
-    pre-step loss sum((exp(Y) r)^2) < reg_stop_loss.  Both layers are fitted together, each with its
-    own stop; the correlation runs through FFTs (:class:`_FFTCorrelator`)."""
+    pre-step loss sum((exp(Y) r)^2) < reg_stop_loss.  Each layer is fitted on its own (same initial
+    filter), so it stops at its own step and costs nothing after; the correlation runs through
+    :data:`CORRELATORS` [``regression_backend``] (default "dft", :class:`_DFTCorrelator`).
+
+    The stop is a threshold on a dead-zoned loss, so the step it fires at (and with it the selected
+    conv4_3 channels) moves with float rounding: the three backends give the same filters to ~1e-5 but
+    selections that agree at Jaccard ~0.9-0.95, not 1 (README "Speed")."""
     L, C, Fh, Fw = feats.shape
-    dev = feats.device
     kh, kw = kernel_size(ht, wt)
-    label = gaussian_label(Fh, ht, wt, p.label_sigma_factor, p.label_exp_factor, dev)
-    wexp = torch.exp(label)
-    n = Fh * Fw
-    w = init_filter(C, kh, kw, p.reg_init_scale, p.seed).to(dev).repeat(L, 1, 1, 1)  # L x C x kh x kw
-    b = torch.zeros(L, device=dev)
-    corr = (_ConvCorrelator if p.regression_backend == "conv" else _FFTCorrelator)(feats.float(), kh, kw)
-    m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
-    m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
-    active = torch.ones(L, device=dev)
-    steps = torch.zeros(L, device=dev)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    lr_w, lr_b = p.reg_lr, p.reg_lr * p.reg_bias_lr_mult
-    for t in range(1, p.reg_max_steps + 1):
-        pred = corr.forward(w) + b.view(L, 1, 1)
-        r = pred - label
-        r = torch.where(r.abs() >= p.reg_dead_zone, r, torch.zeros_like(r))
-        loss_value = ((wexp * r) ** 2).sum(dim=(1, 2))
-        grad_pred = (2.0 / n) * wexp * r
-        gw = corr.filter_grad(grad_pred) + p.reg_weight_decay * w
-        gb = grad_pred.sum(dim=(1, 2)) + p.reg_weight_decay * b
-        a4 = active.view(L, 1, 1, 1)
-        m_w = torch.where(a4 > 0, beta1 * m_w + (1 - beta1) * gw, m_w)
-        v_w = torch.where(a4 > 0, beta2 * v_w + (1 - beta2) * gw * gw, v_w)
-        m_b = torch.where(active > 0, beta1 * m_b + (1 - beta1) * gb, m_b)
-        v_b = torch.where(active > 0, beta2 * v_b + (1 - beta2) * gb * gb, v_b)
-        tt = steps + 1  # per-layer step counter for the bias correction
-        bc1, bc2 = 1 - beta1 ** tt, 1 - beta2 ** tt
-        upd_w = lr_w * (m_w / bc1.view(L, 1, 1, 1)) / ((v_w / bc2.view(L, 1, 1, 1)).sqrt() + eps)
-        upd_b = lr_b * (m_b / bc1) / ((v_b / bc2).sqrt() + eps)
-        w = w - a4 * upd_w
-        b = b - active * upd_b
-        steps = steps + active
-        active = active * (loss_value >= p.reg_stop_loss).float()
-        if t % 10 == 0 and not bool(active.any()):
-            break
-    pred = corr.forward(w) + b.view(L, 1, 1)
-    scores = w.sum(dim=(2, 3))  # L x C: spatial sum of the converged filter (spec 4.1)
-    return scores, [int(s) for s in steps.tolist()], [float(v) for v in pred.amax(dim=(1, 2)).tolist()]
+    label = gaussian_label(Fh, ht, wt, p.label_sigma_factor, p.label_exp_factor, feats.device)
+    scores, steps, peaks = [], [], []
+    for layer in range(L):
+        w, n_steps, peak = _fit_layer(feats[layer:layer + 1], label, kh, kw, p)
+        scores.append(w.sum(dim=(2, 3))[0])  # spatial sum of the converged filter (spec 4.1)
+        steps.append(n_steps)
+        peaks.append(peak)
+    return torch.stack(scores), steps, peaks
 
 
 def ranking_sizes(feat: int, kh: int, kw: int) -> List[int]:

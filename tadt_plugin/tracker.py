@@ -24,7 +24,7 @@ import torch
 
 from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
-from .devices import check_dtype, resolve_device, torch_dtype
+from .devices import announce_dtype, check_dtype, resolve_device, resolve_dtype, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, locate, pyramid_correlate, scale_factors
@@ -65,21 +65,33 @@ class TadtTracker:
         if p.num_threads and p.num_threads > 0:
             torch.set_num_threads(p.num_threads)
         self.device = resolve_device(p.device, p.strict_device)
-        self.dtype = torch_dtype(p.dtype)
+        self.dtype_name, self.dtype_reason = resolve_dtype(p.dtype, self.device)
+        self.dtype = torch_dtype(self.dtype_name)
         check_dtype(self.device, self.dtype)
         kwargs = {} if log is None else {"log": log}
         self.weights = weights or resolve_weights(p.weights_path, p.weights_search_paths, **kwargs)
-        self.net = VGG16Conv4(self.weights.state_dict, p.input_norm).to(self.device)
-        if self.dtype != torch.float32:
-            self.net = self.net.to(self.dtype)
-            self.net.mean, self.net.inv_std = self.net.mean.float(), self.net.inv_std.float()
-        if p.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = self._build_net(self.dtype)
+        # the first-frame pass (selection + template) runs in float32 unless init_dtype="same"; a second,
+        # float32 copy of the backbone (~31 MB) is kept for it only when the per-frame dtype differs
+        self.init_net = self.net
+        if self.dtype != torch.float32 and p.init_dtype == "float32":
+            self.init_net = self._build_net(torch.float32)
+        if p.dtype == "auto":
+            announce_dtype(self.dtype_name, self.dtype_reason, log)
         self.penalties = torch.tensor(p.scale_penalties, device=self.device, dtype=torch.float32)
         self.windows = WindowCache()
         self.state: Optional[TrackState] = None
         self.frame_index = 0
         self.timer = StageTimer(self.device, enabled=False)  # the benchmark switches it on
+
+    def _build_net(self, dtype: torch.dtype) -> VGG16Conv4:
+        net = VGG16Conv4(self.weights.state_dict, self.params.input_norm).to(self.device)
+        if dtype != torch.float32:
+            net = net.to(dtype)
+            net.mean, net.inv_std = net.mean.float(), net.inv_std.float()
+        if self.params.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
 
     # ------------------------------------------------------------------------------------------
     def _to_tensor(self, image) -> torch.Tensor:
@@ -130,7 +142,7 @@ class TadtTracker:
         wx, wy = math.floor(cx - side / 2) + side / 2, math.floor(cy - side / 2) + side / 2
         inp = geo.crop_and_resize(small, wx, wy, side, side)
         t1 = time.perf_counter()
-        f41, f43 = self.net(inp.to(self.dtype))
+        f41, f43 = self.init_net(inp)  # the net casts its input to its own dtype
         f41, f43 = f41[0].float(), f43[0].float()
         t2 = time.perf_counter()
 

@@ -90,6 +90,10 @@ def tracker_factory():
     weights = resolve_weights()
 
     def make(**changes):
+        # float32 unless a test asks otherwise: these tests check float32 numerics (pruning equality to
+        # 1e-4, fast path vs original path); dtype="auto" picks bfloat16 on a CPU with native support,
+        # and tests/test_precision.py covers that choice
+        changes.setdefault("dtype", "float32")
         return TadtTracker(TadtParams(device="cpu", **changes), weights=weights)
     return make
 
