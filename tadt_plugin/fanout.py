@@ -194,7 +194,7 @@ def start_ray(ray, address: Optional[str], num_cpus: Optional[float]) -> None:
 
 
 def _use_cluster_token() -> None:
-    """Ray >= 2.5x: `ray start --head` turns on token authentication when a token exists (~/.ray/auth_token,
+    """Ray 2.60 (tested): `ray start --head` turns on token authentication when a token exists (~/.ray/auth_token,
     $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE is unset, but a driver joining the cluster
     does not, and the cluster then refuses it.  Apply `ray start`'s rule here too; an explicit
     RAY_AUTH_MODE is left alone, and older Rays have no such module."""
