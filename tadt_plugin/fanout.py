@@ -139,7 +139,21 @@ class Progress:
 
 
 # ----------------------------------------------------------------------------------------------- Ray set-up
-def import_ray(what: str):
+LOOPBACK_HOSTS = ("127.", "localhost", "::1", "[::1]")
+
+
+def keeps_to_loopback(address: Optional[str]) -> bool:
+    """A run on this machine alone: in-process Ray, or a cluster address on the loopback interface."""
+    return not address or address.split("://", 1)[-1].startswith(LOOPBACK_HOSTS)
+
+
+def import_ray(what: str, loopback: bool = False):
+    """Import Ray; with loopback, keep it on 127.0.0.1.  Ray otherwise "resolves" 127.0.0.1 to this
+    machine's network address (services.resolve_ip_for_localhost) and binds its servers there; its
+    single-machine mode (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is imported) binds every
+    server to 127.0.0.1, so a local run opens no port on the network."""
+    if loopback:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -353,7 +367,7 @@ def run_fanout(args) -> int:
     use_ray = not (local and (n or 1) == 1)
     ray = None
     if use_ray:  # before any output, so a missing Ray or a bad address is the only line printed
-        ray = import_ray(f"--workers {n}" if local else "--ray-address")
+        ray = import_ray(f"--workers {n}" if local else "--ray-address", keeps_to_loopback(args.ray_address))
         start_ray(ray, args.ray_address, None)
     failed: Dict[str, str] = {}
     finished = 0

@@ -54,8 +54,10 @@ def ray_tmp():
 
 
 def env_for(ray_tmp, **extra):
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: the `ray start` head binds to 127.0.0.1, not to this machine's
+    # network address (fanout.import_ray does the same for the driver)
     e = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=ray_tmp, OMP_NUM_THREADS="1",
-             MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+             MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     e.pop("RAY_ADDRESS", None)
     e.update(extra)
     return e
@@ -156,6 +158,27 @@ def test_local_workers_match_serial_and_resume(otb_root, serial, ray_tmp):
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("S*.txt")} == before
 
 
+def listening_addresses(port: int) -> set:
+    """Local addresses of the sockets listening on port (from /proc/net/tcp and tcp6)."""
+    import ipaddress
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            addr, p = local.split(":")
+            if state != "0A" or int(p, 16) != port:
+                continue
+            raw = bytes.fromhex(addr)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))   # per-word little endian
+            ip = ipaddress.ip_address(raw)
+            found.add(str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip))
+    return found
+
+
 @pytest.fixture
 def head(ray_tmp):
     """`ray start --head` on loopback, as a subprocess; terminated and cleaned up afterwards."""
@@ -176,6 +199,7 @@ def head(ray_tmp):
                 if proc.poll() is not None or time.time() > deadline:
                     raise AssertionError(f"ray start --head failed: {open(log.name).read()[-2000:]}")
                 time.sleep(0.5)
+        assert listening_addresses(port) == {"127.0.0.1"}, "the head must listen on loopback only"
         yield f"127.0.0.1:{port}", tmp
     finally:
         proc.terminate()
