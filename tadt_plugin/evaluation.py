@@ -178,7 +178,7 @@ def format_reset_table(t: ResetTable) -> str:
     lines.append(f"{'total fail.':<{w}}" + "".join(
         f" | {sum(t.scores[(tr, s)].failures for s in t.sequences if (tr, s) in t.scores):5.0f}{'':>21}"
         for tr in t.trackers))
-    lines.append(f"{'mean/pooled':<{w}}" + "".join(cell(t.means.get(tr), "5.1f") for tr in t.trackers))
+    lines.append(f"{'mean/pooled':<{w}}" + "".join(cell(t.means.get(tr), "5.2f") for tr in t.trackers))
     missing = [(tr, s) for tr in t.trackers for s in t.sequences if (tr, s) not in t.scores]
     if missing:
         lines.append("note: missing results (left out of that tracker's means): "
