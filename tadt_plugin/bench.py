@@ -274,6 +274,10 @@ def main(argv=None) -> int:
     if not seqs:
         seqs = [None]
         print("no sequences found: benchmarking a generated sequence", file=sys.stderr)
+    from .sequences import open_source
+    for s in seqs:   # a bad folder is reported before any tracker is built
+        if s is not None:
+            open_source(s)
     configs = [("config", params)]
     if args.bf16:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))

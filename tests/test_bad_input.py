@@ -94,10 +94,14 @@ CASES = [
 ]
 
 
+INFO_PREFIXES = ("tadt: dtype auto -> ",)   # the one informational line a tracker start prints
+
+
 def error_lines(stderr: str):
-    """stderr without progress-bar redraws and warnings, as a list of lines."""
+    """stderr without progress-bar redraws, warnings and the precision announcement, as a list of lines."""
     lines = [ln for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
-    return [ln for ln in lines if "frame/s" not in ln and "Warning" not in ln and not ln.startswith("  warnings.warn")]
+    return [ln for ln in lines if "frame/s" not in ln and "Warning" not in ln and not ln.startswith("  warnings.warn")
+            and not ln.startswith(INFO_PREFIXES)]
 
 
 @pytest.mark.parametrize("argv,expect", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
