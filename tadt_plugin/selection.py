@@ -3,7 +3,8 @@
 * :func:`regression_scores` - regression branch (4.1): a 512->1 conv per layer fitted to a Gaussian
   label with the authors' exp(Y)-weighted dead-zone L2 loss and Adam (coupled weight decay); the
   per-channel importance is the spatial sum of the converged filter.  Each layer is fitted on its own,
-  with its own early stop; the correlation uses partial DFTs (:class:`_DFTCorrelator`).
+  with its own early stop; the correlation runs through full-plane FFTs (:class:`_FFTCorrelator`, the
+  default) or partial DFTs (:class:`_DFTCorrelator`), chosen by ``regression_backend``.
 * :func:`ranking_mask` - ranking branch on conv4_1 (4.2, A1) in three modes: ``faithful`` (one
   backward pass at the random init, as the authors' code does), ``trained`` (the pair loss written
   the intended way, trained, then filter sums > 0) and ``off``.
@@ -190,7 +191,7 @@ def regression_scores(feats: torch.Tensor, ht: int, wt: int, p: TadtParams):
     entries with |r| >= dead zone; Adam lr (bias x2), coupled weight decay; stop after the step whose
     pre-step loss sum((exp(Y) r)^2) < reg_stop_loss.  Each layer is fitted on its own (same initial
     filter), so it stops at its own step and costs nothing after; the correlation runs through
-    :data:`CORRELATORS` [``regression_backend``] (default "dft", :class:`_DFTCorrelator`).
+    :data:`CORRELATORS` [``regression_backend``] (default "fft", :class:`_FFTCorrelator`; params.py says why).
 
     The stop is a threshold on a dead-zoned loss, so the step it fires at (and with it the selected
     conv4_3 channels) moves with float rounding: the three backends give the same filters to ~1e-5 but
