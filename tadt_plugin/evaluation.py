@@ -127,7 +127,7 @@ def evaluate_reset_folders(seq_root, folders: Sequence[Tuple[str, str]],
                            names: Optional[Sequence[str]] = None) -> ResetTable:
     """Score reset-protocol results (VOT text format, one line per frame) side by side."""
     from . import reset_protocol as rp
-    from .sequences import _read_lines, read_frame
+    from .sequences import read_text_lines, read_frame
     seqs = {s.name: s for s in discover_sequences(seq_root, names)}
     for label, d in folders:
         if not Path(d).is_dir():
@@ -146,7 +146,7 @@ def evaluate_reset_folders(seq_root, folders: Sequence[Tuple[str, str]],
             if path is None:
                 continue
             gt = seqs[n].ground_truth[: len(seqs[n])]
-            traj = rp.parse_trajectory(_read_lines(path, "reset results file"), str(path))
+            traj = rp.parse_trajectory(read_text_lines(path, "reset results file"), str(path))
             if len(traj) != len(gt):
                 raise TadtError(f"reset results file {path} has {len(traj)} lines for {len(gt)} frames")
             if n not in sizes:

@@ -44,7 +44,7 @@ def read_frame(path) -> np.ndarray:
 VOT_STATUS_CODES = ("0", "1", "2")   # VOT text results: 1 = initialisation, 2 = failure, 0 = skipped frame
 
 
-def _read_lines(path, what: str) -> List[str]:
+def read_text_lines(path, what: str) -> List[str]:
     """The lines of a text file, or a one-line TadtError naming the file (missing, a folder, unreadable,
     not text)."""
     p = Path(path)
@@ -73,7 +73,7 @@ def load_boxes(path, results: bool = False, what: Optional[str] = None) -> np.nd
     """
     what = what or ("results file" if results else "ground truth")
     rows: List[List[float]] = []
-    for ln, raw in enumerate(_read_lines(path, what), 1):
+    for ln, raw in enumerate(read_text_lines(path, what), 1):
         line = raw.strip()
         if not line:
             continue
