@@ -15,7 +15,8 @@ come from the same run, because these machines are shared and noisy:
 ``--baseline`` also runs the path before the speed work (unpruned conv4_3, float32, contiguous layout,
 whole-frame rescale, conv2d correlation, conv2d regression at initialisation) on the same frames and prints the
 speed-up and the selected channels' Jaccard against it; ``--fp32`` adds the configuration in float32 (what
-``dtype=auto`` replaces), ``--bf16`` in reduced precision.  The last line is machine-readable ``key=value``
+``dtype=auto`` replaces), ``--bf16`` in reduced precision, ``--compare-param NAME`` another parameter set
+(``cost_vs_param`` = time per frame of ``--param`` / that of NAME, e.g. robust against default).  The last line is machine-readable ``key=value``
 pairs, ending ``device=... dtype=<chosen> cpu_capability=<...> speedup_vs_baseline=...``.
 """
 from __future__ import annotations
@@ -251,6 +252,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
     ap.add_argument("--fp32", action="store_true",
                     help="also time the configuration with dtype=float32 (what `dtype=auto` replaces where it picks less)")
+    ap.add_argument("--compare-param", metavar="NAME", default=None,
+                    help="also time parameter set NAME on the same frames, interleaved, and print "
+                         "cost_vs_param = this set's time per frame / NAME's (e.g. --param robust --compare-param default)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
     ap.add_argument("--threads", type=int, default=0)
@@ -283,6 +287,9 @@ def main(argv=None) -> int:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
     if args.fp32:
         configs.append(("fp32", params.replace(dtype="float32")))
+    if args.compare_param:
+        other = parameter.load(args.compare_param).replace(device=args.device, num_threads=args.threads)
+        configs.append((args.compare_param, other))
     if args.baseline:
         configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False,
                                                    correlation="conv", channels_last=False,
@@ -319,10 +326,16 @@ def main(argv=None) -> int:
         res["fp32_auc"] = results["fp32"]["mean_auc"]
         res["fp32_s_init"] = results["fp32"]["s_init_total"]
         res["speedup_vs_fp32"] = res["fps"] / results["fp32"]["fps"]
+    if args.compare_param:
+        other = results[args.compare_param]
+        res["cost_vs_param"] = res["ms_per_frame"] / other["ms_per_frame"]
+        res["auc_minus_param"] = res["mean_auc"] - other["mean_auc"]
+        print(f"[{args.param} vs {args.compare_param}] time per frame ratio {res['cost_vs_param']:.3f}, "
+              f"mean AUC {res['mean_auc']:.3f} vs {other['mean_auc']:.3f}")
     keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
             "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43",
             "jaccard_conv41_min", "jaccard_conv43_min", "bf16_fps", "bf16_auc", "bf16_speedup", "fp32_fps", "fp32_auc",
-            "fp32_s_init", "speedup_vs_fp32"]
+            "fp32_s_init", "speedup_vs_fp32", "cost_vs_param", "auc_minus_param"]
     from .devices import cpu_capability
     print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}"
           + f" dtype={res['dtype']} cpu_capability={cpu_capability()}"

@@ -120,9 +120,11 @@ class WindowCache:
 
 def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Tensor,
            window_weight: float = 1.0) -> torch.Tensor:
-    """resp: S x 1 x F x F raw correlation.  Returns a float tensor [scale index, row, col, raw peak]
-    with 0-based row/col of the maximum in the n x n upsampled, windowed map of the chosen scale;
-    ties resolve to the first in column-major order, as MATLAB's find does (spec 5.4-5.5)."""
+    """resp: S x 1 x F x F raw correlation.  Returns a float tensor [scale index, row, col, raw peak,
+    raw at the chosen position] with 0-based row/col of the maximum in the n x n upsampled, windowed map
+    of the chosen scale; ties resolve to the first in column-major order, as MATLAB's find does (spec
+    5.4-5.5).  The last value (the upsampled raw correlation where the tracker goes, before the window) is
+    what confidence.py scores."""
     raw_peak = resp.amax()
     norm = resp / raw_peak.clamp_min(torch.finfo(resp.dtype).tiny)
     up = F.interpolate(norm, size=(n, n), mode="bicubic", align_corners=False, antialias=True)[:, 0]
@@ -132,4 +134,5 @@ def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Te
     chosen = scored[best].transpose(0, 1).reshape(-1)  # column-major order
     flat = torch.argmax(chosen)
     col, row = flat // n, flat % n
-    return torch.stack([best.to(resp.dtype), row.to(resp.dtype), col.to(resp.dtype), raw_peak])
+    raw_at = up[best, row, col] * raw_peak
+    return torch.stack([best.to(resp.dtype), row.to(resp.dtype), col.to(resp.dtype), raw_peak, raw_at])

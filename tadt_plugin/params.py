@@ -98,6 +98,30 @@ class TadtParams:
     channels_last: bool = True
     correlation: str = "gemm"        # "gemm" (fast on CPU) or "conv" (one conv2d, the original path)
 
+    # --- robustness (not in the original; all off here, switched on by the `robust` parameter set) -------
+    # Each piece is one value, so an ablation switches one off (README "Robustness").
+    # Relative confidence (confidence.py): raw score at the chosen position / running mean over confident
+    # frames; a frame under conf_low is a low-confidence frame (conf_low=0: none is, so no re-detection and no scale
+    # damping).
+    conf_low: float = 0.0
+    conf_rate: float = 0.05          # learning rate of that running mean
+    # a frame is also low-confidence when the best raw score anywhere in the window beats the score where
+    # the Hann motion prior sent the tracker by this ratio (0 = off): appearance and motion disagree
+    conf_peak_ratio: float = 0.0
+    # re-detection (redetection.py): on low-confidence frames, one extra pass over a window this many times
+    # wider (0 = off), weighed with this Hann weight, accepted when its score beats the frame's own by
+    # redetect_accept and is itself not a low-confidence score
+    redetect_factor: float = 0.0
+    redetect_window_weight: float = 0.5
+    redetect_accept: float = 1.2
+    # template update (template_update.py): blend rate on frames with confidence >= template_conf (0 = off);
+    # the first frame's template keeps template_anchor of the weight
+    template_lr: float = 0.0
+    template_conf: float = 0.9
+    template_anchor: float = 0.5
+    # scale update rate on low-confidence frames (1 = as on any frame, 0 = keep the size)
+    low_conf_scale_lr: float = 1.0
+
     # --- safety rails (not in the original; only bite on a lost target) --------------------------------
     min_target_px: float = 4.0       # smallest target side, rescaled px
     max_target_frac: float = 1.0     # largest target side, fraction of the rescaled image side
@@ -124,6 +148,13 @@ class TadtParams:
         check(self.feature_scale > 0, "feature_scale must be > 0")
         check(len(self.scale_penalties) == 3, "scale_penalties needs 3 values")
         check(self.reg_max_steps >= 0 and self.rank_train_steps >= 0, "step counts must be >= 0")
+        check(0.0 <= self.conf_low < 1.0, "conf_low must be in [0, 1)")
+        check(0.0 < self.conf_rate <= 1.0, "conf_rate must be in (0, 1]")
+        check(self.conf_peak_ratio == 0 or self.conf_peak_ratio >= 1, "conf_peak_ratio must be 0 (off) or >= 1")
+        check(self.redetect_factor == 0 or self.redetect_factor > 1, "redetect_factor must be 0 (off) or > 1")
+        check(0.0 <= self.template_lr <= 1.0 and 0.0 <= self.template_anchor <= 1.0,
+              "template_lr and template_anchor must be in [0, 1]")
+        check(0.0 <= self.low_conf_scale_lr <= 1.0, "low_conf_scale_lr must be in [0, 1]")
         check(self.channels_conv41 >= 0 and self.channels_conv43 > 0, "channel budgets must be positive")
 
     def replace(self, **changes: Any) -> "TadtParams":

@@ -87,3 +87,64 @@ class SyntheticSequence:
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
         write_boxes_atomic(os.path.join(folder, "groundtruth_rect.txt"), self.ground_truth())
         return folder
+
+
+class CrossingSequence:
+    """A target that a look-alike passes in front of (occlusion by a distractor), known ground truth.
+
+    The target (the face crop of :class:`SyntheticSequence`) moves left to right along a straight line;
+    the distractor (the same face, mirrored and with its colours shifted: alike, not identical) comes the
+    other way along the same line and is drawn on top, hiding the target while they cross.  A tracker
+    without a way back follows the distractor out of the crossing; one that notices its confidence drop
+    and searches wider finds the target again.  Used by tests/test_robust.py.
+    """
+
+    def __init__(self, n_frames: int = 50, size: Tuple[int, int] = (480, 240), target: Tuple[int, int] = (40, 48),
+                 speed: float = 7.0, tint: float = 1.0, occluder_width: int = 0, name: str = "Crossing_syn"):
+        self.n, self.name = n_frames, name
+        self.W, self.H = size
+        self.tw, self.th = target
+        self.speed = speed
+        base = SyntheticSequence(n_frames=1, size=size, target=target)
+        self.background = base.background[: self.H, : self.W].copy()
+        self.patch = cv2.resize(base.patch, (self.tw, self.th), interpolation=cv2.INTER_AREA)
+        shifted = self.patch[:, ::-1].astype(np.float32) + tint * np.array([25, -20, 30], dtype=np.float32)
+        self.distractor = np.clip(shifted, 0, 255).astype(np.uint8)
+        self.crossing = (self.n - 1) / 2.0    # frame at which the two centres coincide
+        self.occluder_width = int(occluder_width)  # > 0: a still grey bar this wide hides the target mid-way
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _cx(self, i: int, sign: float) -> float:
+        return self.W / 2 + sign * self.speed * (i - self.crossing)
+
+    def box(self, i: int) -> np.ndarray:
+        cx, cy = self._cx(i, 1.0), self.H / 2
+        return np.array([cx - self.tw / 2, cy - self.th / 2, float(self.tw), float(self.th)])
+
+    def distractor_box(self, i: int) -> np.ndarray:
+        cx, cy = self._cx(i, -1.0), self.H / 2
+        return np.array([cx - self.tw / 2, cy - self.th / 2, float(self.tw), float(self.th)])
+
+    def frame(self, i: int) -> np.ndarray:
+        img = self.background.copy()
+        movers = [(self.patch, self.box(i))]
+        if not self.occluder_width:
+            movers.append((self.distractor, self.distractor_box(i)))
+        for patch, (x, y, w, h) in movers:
+            x0, y0 = int(round(x)), int(round(y))
+            xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + int(w), self.W), min(y0 + int(h), self.H)
+            if xe > xs and ye > ys:
+                img[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
+        if self.occluder_width:
+            x0 = (self.W - self.occluder_width) // 2
+            img[:, x0:x0 + self.occluder_width] = 128
+        return img
+
+    def ground_truth(self) -> np.ndarray:
+        return np.stack([self.box(i) for i in range(self.n)])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.n):
+            yield self.frame(i)

@@ -10,7 +10,10 @@ API (RGB arrays in, boxes out; no paths, no toolkit imports)::
 in the same process); the backbone is reused.  The per-frame path is one straight line:
 frame -> rescale -> crop -> backbone (pruned conv4_3) -> channel selection -> pyramid and
 correlation (one step, matching.pyramid_correlate) -> peak -> box, with the peak read as the only
-device-to-host transfer.
+device-to-host transfer.  The robust pieces (all off in `default`, on in the `robust` parameter set)
+hook in after the peak: confidence.py scores it, redetection.py searches wider on low-confidence frames
+(one more backbone pass and transfer, on those frames only), template_update.py blends confident
+frames into the template.
 """
 from __future__ import annotations
 
@@ -24,12 +27,15 @@ import torch
 
 from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
+from .confidence import RelativeConfidence
 from .devices import announce_dtype, check_dtype, resolve_device, resolve_dtype, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, locate, pyramid_correlate, scale_factors
 from .params import TadtParams
+from .redetection import search_wider
 from .selection import Selection, select_channels
+from .template_update import TemplateModel, crop_cells, peak_cell
 from .timing import StageTimer
 from .weights import Weights, resolve_weights
 
@@ -54,6 +60,8 @@ class TrackState:
     w41: float
     ref_peak: float           # template self-correlation, confidence reference
     selection: Selection
+    confidence: RelativeConfidence
+    template_model: TemplateModel
     timings: Dict[str, float] = field(default_factory=dict)
 
 
@@ -100,13 +108,17 @@ class TadtTracker:
 
     def _window_input(self, frame: torch.Tensor, st: TrackState) -> torch.Tensor:
         """Crop the search window at the current centre and resize it to S x S (spec 2.3)."""
+        return self._crop(frame, st.cx, st.cy, st.win, st.side)
+
+    def _crop(self, frame: torch.Tensor, cx: float, cy: float, win: int, side: int) -> torch.Tensor:
+        st = self.state
         if self.params.lean_crop:
             with self.timer("crop"):
-                return geo.crop_from_original(frame, st.cx, st.cy, st.win, st.side, st.s0)
+                return geo.crop_from_original(frame, cx, cy, win, side, st.s0)
         with self.timer("rescale"):
             small = geo.rescale_frame(frame, st.image_hw)
         with self.timer("crop"):
-            return geo.crop_and_resize(small, st.cx, st.cy, st.win, st.side)
+            return geo.crop_and_resize(small, cx, cy, win, side)
 
     def _features(self, x: torch.Tensor, st: TrackState) -> torch.Tensor:
         """Backbone pass + channel selection and balance -> 1 x C x F x F combined map (spec 4.3)."""
@@ -161,7 +173,10 @@ class TadtTracker:
         ref_peak = float((template * template).sum())
         self.state = TrackState(s0=s0, image_hw=hw, side=side, feat=feat, cx=cx, cy=cy, w=float(w), h=float(h),
                                 win=side, orig_hw=(H, W), template=template, idx41=sel.idx41, w43=w43,
-                                b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel)
+                                b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel,
+                                confidence=RelativeConfidence(p.conf_low, p.conf_rate),
+                                template_model=TemplateModel(template, p.template_lr, p.template_anchor))
+        self.last: Dict[str, float] = {}
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
         self.frame_index = 0
         t4 = time.perf_counter()
@@ -190,20 +205,60 @@ class TadtTracker:
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
                          self.params.window_weight)
-            scale_i, row, col, raw = out.cpu().tolist()  # the one device -> host transfer per frame
+            scale_i, row, col, raw, raw_at = out.cpu().tolist()  # the one device -> host transfer per frame
         k = float(self.factors[int(scale_i)])
-        self._update(st, row + 1, col + 1, k)
+        rel = st.confidence.score(raw_at)
+        low = st.confidence.is_low(rel) or (self.params.conf_peak_ratio > 0 and
+                                            raw > self.params.conf_peak_ratio * max(raw_at, 0.0))
+        redetected = False
+        if low and self.params.redetect_factor > 1:
+            redetected, rel, raw_at = self._redetect(frame, st, raw_at, rel)
+        if not redetected:
+            sample_pos = (st.win / 2.0 + (row + 1 - st.win / 2.0) * k - 1,   # peak in scale-1 map px
+                          st.win / 2.0 + (col + 1 - st.win / 2.0) * k - 1, st.win)
+            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None)
+            if st.template_model.enabled and not low and rel >= self.params.template_conf:
+                self._update_template(st, feats, *sample_pos)
+        st.confidence.learn(raw_at, rel)
         self.frame_index += 1
+        self.last = {"raw": raw_at, "relative_confidence": rel, "low_confidence": float(low),
+                     "redetected": float(redetected)}
         conf = raw / st.ref_peak if st.ref_peak > 0 and math.isfinite(raw) else 0.0
         return self.box(), float(min(max(conf, 0.0), 1.0))
 
-    def _update(self, st: TrackState, ph: float, pw: float, k: float) -> None:
+    def _redetect(self, frame: torch.Tensor, st: TrackState, raw_at: float,
+                  rel: float) -> Tuple[bool, float, float]:
+        """Search a wider window (redetection.py); move there, at the current size, when the candidate's
+        score beats this frame's, and the current position's in the wider pass, by redetect_accept and is
+        itself confident.  Returns (moved, confidence, raw score) of the position the tracker ends up at."""
+        p = self.params
+        with self.timer("redetect"):
+            cand = search_wider(frame, st.cx, st.cy, st.win, st.side, p.redetect_factor, self._crop,
+                                lambda x: self._features(x, st), st.template_model.current(),
+                                lambda n: self.windows.get(n, self.device), p.redetect_window_weight)
+        cand_rel = st.confidence.score(cand.raw)
+        if cand.raw > p.redetect_accept * max(raw_at, cand.raw_here, 0.0) and not st.confidence.is_low(cand_rel):
+            H, W = st.image_hw
+            st.cx, st.cy = min(max(cand.cx, 1.0), float(W)), min(max(cand.cy, 1.0), float(H))
+            return True, cand_rel, cand.raw
+        return False, rel, raw_at
+
+    def _update_template(self, st: TrackState, feats: torch.Tensor, row_px: float, col_px: float,
+                         win: int) -> None:
+        """Blend the features around this frame's peak into the template (template_update.py)."""
+        ht, wt = st.template.shape[-2:]
+        sample = crop_cells(feats, peak_cell(row_px, win, st.feat), peak_cell(col_px, win, st.feat), ht, wt)
+        if sample is not None:
+            st.template = st.template_model.update(sample)
+
+    def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None) -> None:
         """centre += (peak - win/2) * k; size *= k; window side = round(side * k) (spec 5.6), then the
         safety rails: bounded size, centre kept on the image."""
         p = self.params
         st.cx += (pw - st.win / 2.0) * k
         st.cy += (ph - st.win / 2.0) * k
-        ks = 1.0 + p.scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
+        scale_lr = p.scale_lr if scale_lr is None else scale_lr
+        ks = 1.0 + scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
         st.w *= ks
         st.h *= ks
         st.win = max(geo.matlab_round(st.win * ks), 8)
