@@ -4,11 +4,11 @@ Ranking branch as coded by the authors (one backward pass at seeded random weigh
 Hann window with weight 1.  Only the regression's feature scale (30, spec section 12) differs, because
 torchvision's activations are ~30x smaller than those the authors' hyper-parameters were tuned for.
 """
-from . import default
+from . import default, plain
 
 
 def tadt_params():
-    return default.tadt_params().replace(rank_mode="faithful", window_weight=1.0)
+    return plain.tadt_params().replace(rank_mode="faithful", window_weight=1.0)
 
 
 def parameters():

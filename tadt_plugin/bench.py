@@ -121,6 +121,7 @@ class _Acc:
         self.init = {k: 0.0 for k in INIT_STAGES}
         self.frames = self.track_time = self.bb_time = 0.0
         self.aucs, self.n_seq = [], 0
+        self.redetect_passes = 0
         self.selections = []  # (conv4_1 set, conv4_3 set) per sequence
 
     def result(self) -> Dict[str, float]:
@@ -130,6 +131,7 @@ class _Acc:
         out.update({"fps": self.frames / self.track_time, "ms_per_frame": 1000 * self.track_time / n,
                     "ms_bare_backbone": 1000 * self.bb_time / n, "ratio_backbone": self.track_time / self.bb_time,
                     "mean_auc": float(np.mean(self.aucs)), "frames": self.frames,
+                    "redetect_frac": self.redetect_passes / n,
                     "device": str(self.tracker.device), "dtype": self.tracker.dtype_name})
         return out
 
@@ -163,6 +165,7 @@ def run_configs(configs, seqs, max_frames: int, peer_python=None) -> Dict[str, D
             acc.frames += n
             acc.track_time += dt
             acc.n_seq += 1
+            acc.redetect_passes += tr.redetect_passes
             for k in STAGES[1:]:
                 acc.totals[k] += tr.timer.totals.get(k, 0.0)
             acc.totals["read"] += (read[0] if read else 0.0) * n
@@ -300,7 +303,8 @@ def main(argv=None) -> int:
           f"device {res['device']}, param {args.param} {' '.join(args.set)}")
     for label, r in results.items():
         print(f"[{label}] per frame (ms): " + ", ".join(f"{k} {r['ms_' + k]:.1f}" for k in STAGES)
-              + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f})")
+              + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f}; re-detection passes "
+              f"on {100 * r['redetect_frac']:.1f}% of frames, their time is in crop and backbone)")
         print(f"[{label}] first frame (s): " + ", ".join(f"{k[5:]} {r['s_' + k]:.2f}" for k in INIT_STAGES))
         print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}"
               + (f", selected channels vs baseline (Jaccard) conv4_1 {r['jaccard_conv41_vs_baseline']:.3f} "
@@ -335,7 +339,7 @@ def main(argv=None) -> int:
     keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
             "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43",
             "jaccard_conv41_min", "jaccard_conv43_min", "bf16_fps", "bf16_auc", "bf16_speedup", "fp32_fps", "fp32_auc",
-            "fp32_s_init", "speedup_vs_fp32", "cost_vs_param", "auc_minus_param"]
+            "fp32_s_init", "speedup_vs_fp32", "cost_vs_param", "auc_minus_param", "redetect_frac"]
     from .devices import cpu_capability
     print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}"
           + f" dtype={res['dtype']} cpu_capability={cpu_capability()}"

@@ -119,6 +119,9 @@ class TadtParams:
     template_lr: float = 0.0
     template_conf: float = 0.9
     template_anchor: float = 0.5
+    # motion prediction: the search window is centred on position + motion_momentum * the last confident
+    # frame-to-frame displacement (0 = off: TADT centres it on the last position)
+    motion_momentum: float = 0.0
     # scale update rate on low-confidence frames (1 = as on any frame, 0 = keep the size)
     low_conf_scale_lr: float = 1.0
 
@@ -155,6 +158,7 @@ class TadtParams:
         check(0.0 <= self.template_lr <= 1.0 and 0.0 <= self.template_anchor <= 1.0,
               "template_lr and template_anchor must be in [0, 1]")
         check(0.0 <= self.low_conf_scale_lr <= 1.0, "low_conf_scale_lr must be in [0, 1]")
+        check(0.0 <= self.motion_momentum <= 1.0, "motion_momentum must be in [0, 1]")
         check(self.channels_conv41 >= 0 and self.channels_conv43 > 0, "channel budgets must be positive")
 
     def replace(self, **changes: Any) -> "TadtParams":
