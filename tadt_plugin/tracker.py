@@ -92,6 +92,8 @@ class TadtTracker:
         self.windows = WindowCache()
         self.state: Optional[TrackState] = None
         self.frame_index = 0
+        self.last: Dict[str, float] = {}   # the last frame's score and robust flags (see track)
+        self.redetect_passes = 0
         self.timer = StageTimer(self.device, enabled=False)  # the benchmark switches it on
 
     def _build_net(self, dtype: torch.dtype) -> VGG16Conv4:
