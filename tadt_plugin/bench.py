@@ -16,8 +16,9 @@ come from the same run, because these machines are shared and noisy:
 whole-frame rescale, conv2d correlation, conv2d regression at initialisation) on the same frames and prints the
 speed-up and the selected channels' Jaccard against it; ``--fp32`` adds the configuration in float32 (what
 ``dtype=auto`` replaces), ``--bf16`` in reduced precision, ``--compare-param NAME`` another parameter set
-(``cost_vs_param`` = time per frame of ``--param`` / that of NAME, e.g. robust against default).  The last line is machine-readable ``key=value``
-pairs, ending ``device=... dtype=<chosen> cpu_capability=<...> speedup_vs_baseline=...``.
+(``cost_vs_param`` = time per frame of ``--param`` / that of NAME, e.g. robust against plain).  The last
+line is machine-readable ``key=value`` pairs, ending
+``device=... dtype=<chosen> cpu_capability=<...> speedup_vs_baseline=...``.
 """
 from __future__ import annotations
 
@@ -257,7 +258,7 @@ def main(argv=None) -> int:
                     help="also time the configuration with dtype=float32 (what `dtype=auto` replaces where it picks less)")
     ap.add_argument("--compare-param", metavar="NAME", default=None,
                     help="also time parameter set NAME on the same frames, interleaved, and print "
-                         "cost_vs_param = this set's time per frame / NAME's (e.g. --param robust --compare-param default)")
+                         "cost_vs_param = this set's time per frame / NAME's (e.g. --param robust --compare-param plain)")
     ap.add_argument("--peer-python", default=os.environ.get("TADT_PEER_PYTHON"),
                     help="interpreter with opencv-contrib for the CSRT peer")
     ap.add_argument("--threads", type=int, default=0)
@@ -303,8 +304,8 @@ def main(argv=None) -> int:
           f"device {res['device']}, param {args.param} {' '.join(args.set)}")
     for label, r in results.items():
         print(f"[{label}] per frame (ms): " + ", ".join(f"{k} {r['ms_' + k]:.1f}" for k in STAGES)
-              + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f}; re-detection passes "
-              f"on {100 * r['redetect_frac']:.1f}% of frames, their time is in crop and backbone)")
+              + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f}; "
+              f"re-detection passes on {100 * r['redetect_frac']:.1f}% of frames, their time is in crop and backbone)")
         print(f"[{label}] first frame (s): " + ", ".join(f"{k[5:]} {r['s_' + k]:.2f}" for k in INIT_STAGES))
         print(f"[{label}] FPS {r['fps']:.2f}, ratio_backbone {r['ratio_backbone']:.3f}, mean AUC {r['mean_auc']:.3f}"
               + (f", selected channels vs baseline (Jaccard) conv4_1 {r['jaccard_conv41_vs_baseline']:.3f} "

@@ -4,7 +4,7 @@ TADT as published has no confidence signal.  The score here is the raw correlati
 position divided by a running mean of that score over the confident frames so far (the "peak value
 relative to its history" test of MOSSE/LMCF-style trackers, which is scale-free: it does not depend on
 the features' magnitude, the template size or the template update).  A frame whose relative score falls
-below ``low`` is a low-confidence frame: the robust parameter set re-detects, freezes the scale and
+below ``low`` is a low-confidence frame: the robust parameter set re-detects, damps the scale change and
 leaves the template alone on such frames (tracker.py).  The running mean starts at the first tracked
 frame's score (the first frame's own self-correlation is not comparable: the template matches itself
 exactly) and only learns from frames at or above ``low``, so a drift onto background cannot teach it to

@@ -109,8 +109,8 @@ class TadtParams:
     # the Hann motion prior sent the tracker by this ratio (0 = off): appearance and motion disagree
     conf_peak_ratio: float = 0.0
     # re-detection (redetection.py): on low-confidence frames, one extra pass over a window this many times
-    # wider (0 = off), weighed with this Hann weight, accepted when its score beats the frame's own by
-    # redetect_accept and is itself not a low-confidence score
+    # wider (0 = off), weighed with this Hann weight, accepted when its score beats both the frame's own
+    # and the current position's in the wider pass by redetect_accept and is itself not a low-confidence score
     redetect_factor: float = 0.0
     redetect_window_weight: float = 0.5
     redetect_accept: float = 1.2

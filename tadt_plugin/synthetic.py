@@ -25,48 +25,28 @@ def texture() -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-class SyntheticSequence:
-    """Frame i (0-based) and its exact box, computed on demand, so very long sequences cost no memory."""
+def paste(img: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
+    """Draw patch into img with its top-left corner at (x, y) rounded, clipped to the image."""
+    H, W = img.shape[:2]
+    ph, pw = patch.shape[:2]
+    x0, y0 = int(round(x)), int(round(y))
+    xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + pw, W), min(y0 + ph, H)
+    if xe > xs and ye > ys:
+        img[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
 
-    def __init__(self, n_frames: int = 60, size: Tuple[int, int] = (320, 240), target: Tuple[int, int] = (48, 56),
-                 scale_amp: float = 0.35, seed: int = 0, name: str = "demo"):
-        self.n, self.name = n_frames, name
-        self.W, self.H = size
-        tex = texture()
-        th, tw = tex.shape[:2]
-        self.patch = tex[int(th * 0.10):int(th * 0.52), int(tw * 0.28):int(tw * 0.72)]  # face and cap
-        bg = cv2.resize(tex[:, ::-1], (self.W * 2, self.H * 2), interpolation=cv2.INTER_AREA)
-        self.background = cv2.GaussianBlur(bg, (0, 0), 3)
-        self.tw, self.th = target
-        self.scale_amp = scale_amp
-        rng = np.random.default_rng(seed)
-        self.phase = rng.uniform(0, 2 * math.pi, size=3)
+
+class GeneratedSequence:
+    """What every generated sequence shares: n frames made on demand by ``frame(i)``, exact ``box(i)``."""
+    n: int
 
     def __len__(self) -> int:
         return self.n
 
     def box(self, i: int) -> np.ndarray:
-        t = i / 30.0
-        s = 1.0 + self.scale_amp * math.sin(2 * math.pi * t / 3.0 + self.phase[2])
-        w, h = self.tw * s, self.th * s
-        cx = self.W / 2 + 0.28 * self.W * math.sin(2 * math.pi * t / 4.0 + self.phase[0])
-        cy = self.H / 2 + 0.22 * self.H * math.sin(2 * math.pi * t / 2.7 + self.phase[1])
-        return np.array([cx - w / 2, cy - h / 2, w, h])
+        raise NotImplementedError
 
     def frame(self, i: int) -> np.ndarray:
-        t = i / 30.0
-        ox = int((self.W / 2) * (1 + math.sin(2 * math.pi * t / 9.0)) / 2)  # slow camera pan
-        oy = int((self.H / 2) * (1 + math.cos(2 * math.pi * t / 11.0)) / 2)
-        img = self.background[oy:oy + self.H, ox:ox + self.W].copy()
-        x, y, w, h = self.box(i)
-        pw, ph = max(2, int(round(w))), max(2, int(round(h)))
-        patch = cv2.resize(self.patch, (pw, ph), interpolation=cv2.INTER_AREA)
-        x0, y0 = int(round(x)), int(round(y))
-        xs, ys = max(x0, 0), max(y0, 0)
-        xe, ye = min(x0 + pw, self.W), min(y0 + ph, self.H)
-        if xe > xs and ye > ys:
-            img[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
-        return img
+        raise NotImplementedError
 
     def ground_truth(self) -> np.ndarray:
         return np.stack([self.box(i) for i in range(self.n)])
@@ -89,7 +69,44 @@ class SyntheticSequence:
         return folder
 
 
-class CrossingSequence:
+class SyntheticSequence(GeneratedSequence):
+    """Frame i (0-based) and its exact box, computed on demand, so very long sequences cost no memory."""
+
+    def __init__(self, n_frames: int = 60, size: Tuple[int, int] = (320, 240), target: Tuple[int, int] = (48, 56),
+                 scale_amp: float = 0.35, seed: int = 0, name: str = "demo"):
+        self.n, self.name = n_frames, name
+        self.W, self.H = size
+        tex = texture()
+        th, tw = tex.shape[:2]
+        self.patch = tex[int(th * 0.10):int(th * 0.52), int(tw * 0.28):int(tw * 0.72)]  # face and cap
+        bg = cv2.resize(tex[:, ::-1], (self.W * 2, self.H * 2), interpolation=cv2.INTER_AREA)
+        self.background = cv2.GaussianBlur(bg, (0, 0), 3)
+        self.tw, self.th = target
+        self.scale_amp = scale_amp
+        rng = np.random.default_rng(seed)
+        self.phase = rng.uniform(0, 2 * math.pi, size=3)
+
+    def box(self, i: int) -> np.ndarray:
+        t = i / 30.0
+        s = 1.0 + self.scale_amp * math.sin(2 * math.pi * t / 3.0 + self.phase[2])
+        w, h = self.tw * s, self.th * s
+        cx = self.W / 2 + 0.28 * self.W * math.sin(2 * math.pi * t / 4.0 + self.phase[0])
+        cy = self.H / 2 + 0.22 * self.H * math.sin(2 * math.pi * t / 2.7 + self.phase[1])
+        return np.array([cx - w / 2, cy - h / 2, w, h])
+
+    def frame(self, i: int) -> np.ndarray:
+        t = i / 30.0
+        ox = int((self.W / 2) * (1 + math.sin(2 * math.pi * t / 9.0)) / 2)  # slow camera pan
+        oy = int((self.H / 2) * (1 + math.cos(2 * math.pi * t / 11.0)) / 2)
+        img = self.background[oy:oy + self.H, ox:ox + self.W].copy()
+        x, y, w, h = self.box(i)
+        pw, ph = max(2, int(round(w))), max(2, int(round(h)))
+        patch = cv2.resize(self.patch, (pw, ph), interpolation=cv2.INTER_AREA)
+        paste(img, patch, x, y)
+        return img
+
+
+class CrossingSequence(GeneratedSequence):
     """A target that a look-alike passes in front of (occlusion by a distractor), known ground truth.
 
     The target (the face crop of :class:`SyntheticSequence`) moves left to right along a straight line;
@@ -113,38 +130,24 @@ class CrossingSequence:
         self.crossing = (self.n - 1) / 2.0    # frame at which the two centres coincide
         self.occluder_width = int(occluder_width)  # > 0: a still grey bar this wide hides the target mid-way
 
-    def __len__(self) -> int:
-        return self.n
-
-    def _cx(self, i: int, sign: float) -> float:
-        return self.W / 2 + sign * self.speed * (i - self.crossing)
+    def _box(self, i: int, direction: float) -> np.ndarray:
+        cx, cy = self.W / 2 + direction * self.speed * (i - self.crossing), self.H / 2
+        return np.array([cx - self.tw / 2, cy - self.th / 2, float(self.tw), float(self.th)])
 
     def box(self, i: int) -> np.ndarray:
-        cx, cy = self._cx(i, 1.0), self.H / 2
-        return np.array([cx - self.tw / 2, cy - self.th / 2, float(self.tw), float(self.th)])
+        return self._box(i, 1.0)
 
     def distractor_box(self, i: int) -> np.ndarray:
-        cx, cy = self._cx(i, -1.0), self.H / 2
-        return np.array([cx - self.tw / 2, cy - self.th / 2, float(self.tw), float(self.th)])
+        return self._box(i, -1.0)
 
     def frame(self, i: int) -> np.ndarray:
         img = self.background.copy()
         movers = [(self.patch, self.box(i))]
         if not self.occluder_width:
             movers.append((self.distractor, self.distractor_box(i)))
-        for patch, (x, y, w, h) in movers:
-            x0, y0 = int(round(x)), int(round(y))
-            xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + int(w), self.W), min(y0 + int(h), self.H)
-            if xe > xs and ye > ys:
-                img[ys:ye, xs:xe] = patch[ys - y0:ye - y0, xs - x0:xe - x0]
+        for patch, (x, y, _, _) in movers:
+            paste(img, patch, x, y)
         if self.occluder_width:
             x0 = (self.W - self.occluder_width) // 2
             img[:, x0:x0 + self.occluder_width] = 128
         return img
-
-    def ground_truth(self) -> np.ndarray:
-        return np.stack([self.box(i) for i in range(self.n)])
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(self.n):
-            yield self.frame(i)

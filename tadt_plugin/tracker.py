@@ -10,7 +10,7 @@ API (RGB arrays in, boxes out; no paths, no toolkit imports)::
 in the same process); the backbone is reused.  The per-frame path is one straight line:
 frame -> rescale -> crop -> backbone (pruned conv4_3) -> channel selection -> pyramid and
 correlation (one step, matching.pyramid_correlate) -> peak -> box, with the peak read as the only
-device-to-host transfer.  The robust pieces (all off in `default`, on in the `robust` parameter set)
+device-to-host transfer.  The robust pieces (off in `TadtParams()` = `plain`, on in `robust` = `default`)
 hook in after the peak: confidence.py scores it, redetection.py searches wider on low-confidence frames
 (one more backbone pass and transfer, on those frames only), template_update.py blends confident
 frames into the template.
@@ -180,7 +180,7 @@ class TadtTracker:
                                 b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel,
                                 confidence=RelativeConfidence(p.conf_low, p.conf_rate),
                                 template_model=TemplateModel(template, p.template_lr, p.template_anchor))
-        self.last: Dict[str, float] = {}
+        self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
         self.frame_index = 0
@@ -205,9 +205,7 @@ class TadtTracker:
                                 f"{frame.shape[-1]}x{frame.shape[-2]} mid-sequence")
         x0, y0 = st.cx, st.cy
         if self.params.motion_momentum > 0:   # centre the window where the target is heading
-            H, W = st.image_hw
-            st.cx = min(max(st.cx + self.params.motion_momentum * st.vx, 1.0), float(W))
-            st.cy = min(max(st.cy + self.params.motion_momentum * st.vy, 1.0), float(H))
+            self._move_to(st, st.cx + self.params.motion_momentum * st.vx, st.cy + self.params.motion_momentum * st.vy)
         x = self._window_input(frame, st)
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
@@ -224,11 +222,9 @@ class TadtTracker:
         if low and self.params.redetect_factor > 1:
             redetected, rel, raw_at = self._redetect(frame, st, raw_at, rel)
         if not redetected:
-            sample_pos = (st.win / 2.0 + (row + 1 - st.win / 2.0) * k - 1,   # peak in scale-1 map px
-                          st.win / 2.0 + (col + 1 - st.win / 2.0) * k - 1, st.win)
-            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None)
             if st.template_model.enabled and not low and rel >= self.params.template_conf:
-                self._update_template(st, feats, *sample_pos)
+                self._update_template(st, feats, row, col, k)   # before _update changes st.win
+            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None)
         st.confidence.learn(raw_at, rel)
         if low:   # no trust in this frame's displacement: forget the velocity
             st.vx = st.vy = 0.0
@@ -252,16 +248,17 @@ class TadtTracker:
                             lambda n: self.windows.get(n, self.device), p.redetect_window_weight)
         cand_rel = st.confidence.score(cand.raw)
         if cand.raw > p.redetect_accept * max(raw_at, cand.raw_here, 0.0) and not st.confidence.is_low(cand_rel):
-            H, W = st.image_hw
-            st.cx, st.cy = min(max(cand.cx, 1.0), float(W)), min(max(cand.cy, 1.0), float(H))
+            self._move_to(st, cand.cx, cand.cy)
             return True, cand_rel, cand.raw
         return False, rel, raw_at
 
-    def _update_template(self, st: TrackState, feats: torch.Tensor, row_px: float, col_px: float,
-                         win: int) -> None:
-        """Blend the features around this frame's peak into the template (template_update.py)."""
+    def _update_template(self, st: TrackState, feats: torch.Tensor, row: float, col: float, k: float) -> None:
+        """Blend the features around this frame's peak into the template (template_update.py).  row, col:
+        0-based peak in the chosen scale's upsampled map, mapped to the scale-1 map as _update maps it."""
         ht, wt = st.template.shape[-2:]
-        sample = crop_cells(feats, peak_cell(row_px, win, st.feat), peak_cell(col_px, win, st.feat), ht, wt)
+        row_px = st.win / 2.0 + (row + 1 - st.win / 2.0) * k - 1
+        col_px = st.win / 2.0 + (col + 1 - st.win / 2.0) * k - 1
+        sample = crop_cells(feats, peak_cell(row_px, st.win, st.feat), peak_cell(col_px, st.win, st.feat), ht, wt)
         if sample is not None:
             st.template = st.template_model.update(sample)
 
@@ -284,8 +281,13 @@ class TadtTracker:
         st.win = min(st.win, 4 * max(H, W) + st.side)
         if not (math.isfinite(st.cx) and math.isfinite(st.cy)):
             st.cx, st.cy = W / 2.0, H / 2.0
-        st.cx = min(max(st.cx, 1.0), float(W))
-        st.cy = min(max(st.cy, 1.0), float(H))
+        self._move_to(st, st.cx, st.cy)
+
+    @staticmethod
+    def _move_to(st: TrackState, cx: float, cy: float) -> None:
+        """Set the centre, kept on the (rescaled) image."""
+        H, W = st.image_hw
+        st.cx, st.cy = min(max(cx, 1.0), float(W)), min(max(cy, 1.0), float(H))
 
     def box(self) -> List[float]:
         """Current box [x, y, w, h] in the caller's coordinates (spec 5.6: box / s0)."""
