@@ -35,7 +35,7 @@ import numpy as np
 
 DEV_SEQUENCES = ("Crossing", "Diving", "DragonBaby", "FaceOcc1", "Human3", "MotorRolling", "Skiing", "Toy")
 STAGES = ("read", "upload", "rescale", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak")
-INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_selection", "init_total")
+INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_quantize", "init_selection", "init_total")
 
 _PEER_SCRIPT = r"""
 import json, sys, time, cv2
@@ -99,16 +99,23 @@ def peer_fps(paths: List[str], box, peer_python: Optional[str]) -> float:
 
 
 def bare_backbone_seconds(tracker, side: int, repeats: int = 10) -> float:
-    """Full VGG16 to relu4_3 (unpruned) on an S x S input, same device and precision as the tracker."""
+    """Full VGG16 to relu4_3 (unpruned) on an S x S input, same device and precision as the tracker
+    (dtype int8: an unpruned int8 copy, quantized once per tracker)."""
     import torch
     x = torch.rand(1, 3, side, side, device=tracker.device) * 255
+    net = tracker.net
+    if getattr(tracker, "int8", False):
+        if getattr(tracker, "_bench_bare_int8", None) is None:
+            from .quantized import quantize_backbone
+            tracker._bench_bare_int8 = quantize_backbone(net, net.conv4_3.weight, net.conv4_3.bias, [x])
+        net = tracker._bench_bare_int8
     with torch.inference_mode():
         for _ in range(2):
-            tracker.net(x)
+            net(x)
         tracker.timer._sync()
         t = time.perf_counter()
         for _ in range(repeats):
-            f41, f43 = tracker.net(x)
+            f41, f43 = net(x)
         f43.sum().item()
     return (time.perf_counter() - t) / repeats
 
@@ -256,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true", help="also time reduced precision (bfloat16 on CPU, float16 on CUDA)")
     ap.add_argument("--fp32", action="store_true",
                     help="also time the configuration with dtype=float32 (what `dtype=auto` replaces where it picks less)")
+    ap.add_argument("--int8", action="store_true",
+                    help="also time the configuration with dtype=int8 (CPU: static int8 quantization, quantized.py)")
     ap.add_argument("--compare-param", metavar="NAME", default=None,
                     help="also time parameter set NAME on the same frames, interleaved, and print "
                          "cost_vs_param = this set's time per frame / NAME's (e.g. --param robust --compare-param plain)")
@@ -291,13 +300,15 @@ def main(argv=None) -> int:
         configs.append(("bf16", params.replace(dtype="bfloat16" if params.device != "cuda" else "float16")))
     if args.fp32:
         configs.append(("fp32", params.replace(dtype="float32")))
+    if args.int8:
+        configs.append(("int8", params.replace(dtype="int8")))
     if args.compare_param:
         other = parameter.load(args.compare_param).replace(device=args.device, num_threads=args.threads)
         configs.append((args.compare_param, other))
     if args.baseline:
         configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False,
                                                    correlation="conv", channels_last=False,
-                                                   regression_backend="conv")))
+                                                   regression_backend="conv", reg_dtype="float32")))
     results = run_configs(configs, seqs, args.frames, args.peer_python)
     res = results["config"]
     print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames per configuration, "
@@ -331,6 +342,15 @@ def main(argv=None) -> int:
         res["fp32_auc"] = results["fp32"]["mean_auc"]
         res["fp32_s_init"] = results["fp32"]["s_init_total"]
         res["speedup_vs_fp32"] = res["fps"] / results["fp32"]["fps"]
+    if "int8" in results:
+        res["int8_fps"] = results["int8"]["fps"]
+        res["int8_auc"] = results["int8"]["mean_auc"]
+        res["int8_s_init"] = results["int8"]["s_init_total"]
+        res["int8_speedup"] = results["int8"]["fps"] / res["fps"]
+        if "fp32" in results:
+            res["int8_vs_fp32"] = results["int8"]["fps"] / results["fp32"]["fps"]
+        if "baseline" in results:
+            res["int8_vs_baseline"] = results["int8"]["fps"] / results["baseline"]["fps"]
     if args.compare_param:
         other = results[args.compare_param]
         res["cost_vs_param"] = res["ms_per_frame"] / other["ms_per_frame"]
@@ -340,7 +360,8 @@ def main(argv=None) -> int:
     keys = ["fps", "ratio_backbone", "ratio_peer", "ms_per_frame", "ms_bare_backbone", "s_init_total", "mean_auc",
             "auc_minus_baseline", "baseline_fps", "baseline_s_init", "jaccard_conv41", "jaccard_conv43",
             "jaccard_conv41_min", "jaccard_conv43_min", "bf16_fps", "bf16_auc", "bf16_speedup", "fp32_fps", "fp32_auc",
-            "fp32_s_init", "speedup_vs_fp32", "cost_vs_param", "auc_minus_param", "redetect_frac"]
+            "fp32_s_init", "speedup_vs_fp32", "int8_fps", "int8_auc", "int8_s_init", "int8_speedup", "int8_vs_fp32",
+            "int8_vs_baseline", "cost_vs_param", "auc_minus_param", "redetect_frac"]
     from .devices import cpu_capability
     print(" ".join(f"{k}={res[k]:.4g}" for k in keys if k in res) + f" device={res['device']}"
           + f" dtype={res['dtype']} cpu_capability={cpu_capability()}"

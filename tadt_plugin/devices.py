@@ -4,8 +4,9 @@ Device: "auto" picks CUDA when available; CUDA without a GPU falls back to the C
 (or raises when ``strict_device`` is set).  No other module picks a device.
 
 Precision (``dtype``): "auto" resolves per machine (:func:`resolve_dtype`): bfloat16 on a CPU that
-computes it natively (AVX512-BF16 or AMX on x86, the ``bf16`` feature on Arm), float32 on any other CPU
-(there bfloat16 is emulated: ~9x slower on an AVX2-only CPU, README "Speed"), float16 on CUDA.  The
+computes it natively (AVX512-BF16 or AMX on x86, the ``bf16`` feature on Arm); int8 (quantized.py) on
+an x86 CPU without it (AVX2: there bfloat16 is emulated, ~9x slower, README "Speed"); float32 on any
+other CPU; float16 on CUDA.  The
 choice is printed once per process (:func:`announce_dtype`); an explicit dtype overrides it."""
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def resolve_device(requested: str = "auto", strict: bool = False) -> torch.devic
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    """The torch dtype the float backbone runs in; "int8" keeps a float32 one (the first frame, and the
+    model quantized.py quantizes per sequence)."""
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+            "int8": torch.float32}[name]
 
 
 def cpu_capability() -> str:
@@ -97,7 +101,15 @@ def resolve_dtype(name: str, device: torch.device) -> Tuple[str, str]:
     cap = cpu_capability()
     if cpu_bf16_native():
         return "bfloat16", f"CPU capability {cap} with native bfloat16"
+    if int8_available():
+        return "int8", f"CPU capability {cap} without native bfloat16, x86 int8 kernels"
     return "float32", f"CPU capability {cap} without native bfloat16"
+
+
+def int8_available() -> bool:
+    """True when this torch has an x86 quantized CPU engine (FBGEMM / oneDNN), the one dtype=int8 uses."""
+    return platform.machine().lower() in ("x86_64", "amd64") and any(
+        e in torch.backends.quantized.supported_engines for e in ("x86", "fbgemm", "onednn"))
 
 
 def announce_dtype(chosen: str, reason: str, log: Optional[Callable[[str], None]] = None) -> None:
@@ -106,8 +118,17 @@ def announce_dtype(chosen: str, reason: str, log: Optional[Callable[[str], None]
     if key in _warned:
         return
     _warned.add(key)
-    msg = f"tadt: dtype auto -> {chosen} ({reason}); override with --set dtype=float32|bfloat16|float16"
+    msg = f"tadt: dtype auto -> {chosen} ({reason}); override with --set dtype=float32|bfloat16|float16|int8"
     (log or (lambda m: print(m, file=sys.stderr)))(msg)
+
+
+def check_int8(device: torch.device) -> None:
+    """int8 runs through PyTorch's x86 quantized CPU kernels: CPU only, and this torch must have them."""
+    if device.type != "cpu":
+        raise ValueError("dtype int8 is for the CPU (PyTorch's x86 quantized kernels); use float16 on CUDA")
+    if not int8_available():
+        raise ValueError("dtype int8 needs PyTorch's x86 quantized engine on an x86 CPU; this build has "
+                         f"{torch.backends.quantized.supported_engines} on {platform.machine()}")
 
 
 def check_dtype(device: torch.device, dtype: torch.dtype) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Tuple
 RANK_MODES = ("faithful", "trained", "off")
 SCALE_MODES = ("faithful", "adaptive")
 INPUT_NORMS = ("torchvision", "minus128")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
 INIT_DTYPES = ("float32", "same")
 
 
@@ -23,7 +23,9 @@ class TadtParams:
     device: str = "auto"            # "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
     strict_device: bool = False     # True: asking for CUDA without a GPU is an error, not a fallback
     # backbone precision of the per-frame path (DTYPES).  "auto" (devices.resolve_dtype): bfloat16 on a
-    # CPU with native bfloat16, float32 on other CPUs, float16 on CUDA; printed once per process
+    # CPU with native bfloat16, int8 on other x86 CPUs, float32 elsewhere, float16 on CUDA; printed once
+    # per process.  "int8" (x86 CPU only, quantized.py): static int8 quantization calibrated on the first
+    # frame's window (full 8 dev sequences: mean AUC 0.593 against 0.587 for bfloat16, README "Speed")
     dtype: str = "auto"
     # precision of the first-frame backbone pass that feeds the channel selection and the template:
     # "float32" (default) or "same" (the per-frame dtype).  Measured on the 8 OTB dev sequences: the
@@ -66,14 +68,18 @@ class TadtParams:
     reg_dead_zone: float = 0.1
     reg_init_scale: float = 1e-8
     # The first-frame regression's correlation and filter gradient (selection.py, same values ~1e-5):
-    # "fft": full-plane FFTs (the default; init ~2.9 s on an idle 2-core AVX-512 CPU); "dft": FFT of the
-    # features, small dense DFT matrices on the filters' support (~3.5x less CPU per step; first frame
-    # 0.5-0.9 s on 7 of the 8 dev sequences); "conv": conv2d and its weight gradient (~4x slower than
-    # "fft").  Full 8 dev sequences, measured on the same machine: bfloat16 + fft 0.588, float32 + dft
-    # 0.588, bfloat16 + dft 0.573 mean AUC (the float32 + fft default before 0.586).  The rounding
-    # differences of either change alone flip no sequence, the two together flip Diving and MotorRolling;
-    # so "auto" (bfloat16 here) keeps the FFT route, the one combination measured within 0.005 (README "Speed")
-    regression_backend: str = "fft"
+    # "dft": FFT of the features, small dense DFT matrices on the filters' support (the default, the
+    # cheapest per step); "fft": full-plane FFTs; "conv": conv2d and its weight gradient, the direct route
+    # of the authors' code (the benchmark's baseline).  reg_dtype is the precision of that fit.
+    # The stop rule is a threshold on a dead-zoned loss and Adam normalises tiny gradients, so float32
+    # rounding alone moves the selected channels: float32 fft and dft against float32 conv agreed only at
+    # Jaccard 0.88 / 0.86 on conv4_3 (min 0.66 / 0.64) on the 8 OTB dev sequences, and flipped whole
+    # sequences (bfloat16 + float32 dft lost 0.015 mean AUC).  In float64 all three backends select exactly
+    # the channels of float32 conv (Jaccard 1.000 per layer on all 8, measured 2026-12-04), so the
+    # selection no longer depends on the backend or the CPU's rounding; float64 dft costs ~0.85 s a first
+    # frame on a 2-core AVX-512 EPYC (float64 fft 2.7 s, float32 fft 1.6 s, float64 conv 127 s)
+    regression_backend: str = "dft"
+    reg_dtype: str = "float64"       # "float64" or "float32"
     # The ranking branch as the authors implemented it is a seeded random half of conv4_1 (spec A1); on
     # the 8 OTB dev sequences it scored below leaving it out (mean AUC 0.497 vs 0.547, README), so
     # the default is "off"; the `faithful` parameter set restores it.
@@ -143,6 +149,7 @@ class TadtParams:
         check(self.scale_mode in SCALE_MODES, f"scale_mode={self.scale_mode!r}, expected one of {SCALE_MODES}")
         check(self.input_norm in INPUT_NORMS, f"input_norm={self.input_norm!r}, expected one of {INPUT_NORMS}")
         check(self.regression_backend in ("dft", "fft", "conv"), "regression_backend must be 'dft', 'fft' or 'conv'")
+        check(self.reg_dtype in ("float32", "float64"), f"reg_dtype={self.reg_dtype!r}, expected 'float32' or 'float64'")
         check(self.prune_multiple >= 1, "prune_multiple must be >= 1")
         check(self.correlation in ("gemm", "conv"), f"correlation={self.correlation!r}, expected 'gemm' or 'conv'")
         check(self.dtype in DTYPES, f"dtype={self.dtype!r}, expected one of {DTYPES}")

@@ -28,11 +28,12 @@ import torch
 from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
 from .confidence import RelativeConfidence
-from .devices import announce_dtype, check_dtype, resolve_device, resolve_dtype, torch_dtype
+from .devices import announce_dtype, check_dtype, check_int8, resolve_device, resolve_dtype, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, locate, pyramid_correlate, scale_factors
 from .params import TadtParams
+from .quantized import quantize_backbone
 from .redetection import search_wider
 from .selection import Selection, select_channels
 from .template_update import TemplateModel, crop_cells, peak_cell
@@ -65,6 +66,7 @@ class TrackState:
     vx: float = 0.0           # last confident displacement per frame, rescaled px (motion_momentum)
     vy: float = 0.0
     timings: Dict[str, float] = field(default_factory=dict)
+    qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
 
 
 class TadtTracker:
@@ -76,7 +78,10 @@ class TadtTracker:
             torch.set_num_threads(p.num_threads)
         self.device = resolve_device(p.device, p.strict_device)
         self.dtype_name, self.dtype_reason = resolve_dtype(p.dtype, self.device)
-        self.dtype = torch_dtype(self.dtype_name)
+        self.dtype = torch_dtype(self.dtype_name)   # int8: float32 here, the quantized copy is per sequence
+        self.int8 = self.dtype_name == "int8"
+        if self.int8:
+            check_int8(self.device)
         check_dtype(self.device, self.dtype)
         kwargs = {} if log is None else {"log": log}
         self.weights = weights or resolve_weights(p.weights_path, p.weights_search_paths, **kwargs)
@@ -128,7 +133,7 @@ class TadtTracker:
         """Backbone pass + channel selection and balance -> 1 x C x F x F combined map (spec 4.3)."""
         x = x.to(self.dtype) if self.dtype != torch.float32 else x
         with self.timer("backbone"):
-            f41, f43 = self.net(x, st.w43, st.b43)
+            f41, f43 = (st.qnet or self.net)(x, st.w43, st.b43)
         with self.timer("selection"):
             # advanced indexing rather than index_select: 5x faster on channels-last maps
             if st.w43 is None:
@@ -171,6 +176,12 @@ class TadtTracker:
             w43, b43 = slice_conv43(self.net, sel.idx43, p.prune_multiple)
         else:
             w43 = b43 = None
+        t_q = time.perf_counter()
+        qnet = None
+        if self.int8:   # quantized per sequence: its activation ranges come from this first window
+            qw, qb = (w43, b43) if w43 is not None else (self.net.conv4_3.weight, self.net.conv4_3.bias)
+            qnet = quantize_backbone(self.net, qw, qb, [inp])
+        t_q = time.perf_counter() - t_q
         combined = torch.cat([f43.index_select(0, sel.idx43), f41.index_select(0, sel.idx41) * sel.w41])
         c = feat // 2  # centre cell, round(F/2) 1-based (spec 3)
         template = combined[:, c - ht // 2: c + ht // 2 + 1, c - wt // 2: c + wt // 2 + 1].contiguous()
@@ -179,15 +190,16 @@ class TadtTracker:
                                 win=side, orig_hw=(H, W), template=template, idx41=sel.idx41, w43=w43,
                                 b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel,
                                 confidence=RelativeConfidence(p.conf_low, p.conf_rate),
-                                template_model=TemplateModel(template, p.template_lr, p.template_anchor))
+                                template_model=TemplateModel(template, p.template_lr, p.template_anchor),
+                                qnet=qnet)
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
         self.frame_index = 0
         t4 = time.perf_counter()
         self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_regression": sel.seconds[0],
-                              "init_ranking": sel.seconds[1],
-                              "init_selection": (t3 - t2) - sel.seconds[0] - sel.seconds[1] + (t4 - t3),
+                              "init_ranking": sel.seconds[1], "init_quantize": t_q,
+                              "init_selection": (t3 - t2) - sel.seconds[0] - sel.seconds[1] + (t4 - t3) - t_q,
                               "init_total": t4 - t0}
         return {"channels_conv41": sel.counts[0], "channels_conv43": sel.counts[1], "w41": sel.w41,
                 "template_hw": (ht, wt), "s0": s0, "window": side, "reg_steps": sel.reg_steps,

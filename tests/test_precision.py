@@ -14,10 +14,10 @@ def test_auto_dtype_follows_the_cpu_and_explicit_choices_win():
     native = devices.cpu_bf16_native()
     assert native in (True, False, None)
     name, reason = devices.resolve_dtype("auto", cpu)
-    assert name == ("bfloat16" if native else "float32")
-    assert devices.cpu_capability() in reason and ("without" in reason) == (name == "float32")
+    assert name == ("bfloat16" if native else "int8" if devices.int8_available() else "float32")
+    assert devices.cpu_capability() in reason and ("without" in reason) == (name != "bfloat16")
     assert devices.resolve_dtype("auto", cuda)[0] == "float16"   # pure choice, no GPU needed
-    for explicit in ("float32", "bfloat16", "float16"):
+    for explicit in ("float32", "bfloat16", "float16", "int8"):
         assert devices.resolve_dtype(explicit, cpu) == (explicit, "asked for")
     with pytest.raises(ValueError, match="init_dtype"):
         TadtParams(init_dtype="int4")
@@ -90,3 +90,20 @@ def test_bfloat16_first_frame_on_request(seq_root, tracker_factory):
     assert info["channels_conv41"] + info["channels_conv43"] >= 250
     box, conf = t.track(read_frame(s.frames[1]))
     assert np.all(np.isfinite(box)) and 0 <= conf <= 1
+
+
+def test_float64_fit_selects_the_same_channels_with_every_backend():
+    """reg_dtype="float64" (the default): with the early stop on, the three correlators take the same
+    steps and give the same channel scores to ~1e-9, so the selection does not depend on the backend."""
+    g = torch.Generator().manual_seed(5)
+    feats = torch.rand(2, 24, 21, 21, generator=g) * 30
+    out = {}
+    for backend in CORRELATORS:
+        p = TadtParams(device="cpu", regression_backend=backend, reg_dtype="float64", reg_stop_loss=0.5)
+        out[backend] = regression_scores(feats, 7, 5, p)
+    ref_scores, ref_steps, _ = out["conv"]
+    for backend in ("dft", "fft"):
+        scores, steps, _ = out[backend]
+        assert steps == ref_steps, backend
+        assert torch.allclose(scores, ref_scores, rtol=1e-6, atol=1e-9 * ref_scores.abs().max().item()), backend
+        assert torch.equal(scores > 0, ref_scores > 0), backend
