@@ -41,8 +41,8 @@ def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
     """x: 1 x C x F x F selected features, template: C x ht x wt -> S x 1 x F x F, the correlation of
     each pyramid level with the template: ``correlate(pyramid(x, step), template)``.
 
-    "gemm" computes it as products = (template offsets x channels) @ (channels x cells) on x alone,
-    the pyramid of those K = ht*wt product maps, then the gather-and-sum of the shifted products; on
+    "gemm" computes it as products = (cells x channels) @ (channels x template offsets) on x alone,
+    the pyramid of those K = ht*wt product maps, then the sum of the shifted products; on
     this project's 2-core CPU that halves the time of pyramid + correlation for typical templates
     (13 x 15 cells: 16 -> 9 ms).  "conv" keeps the original order (pyramid, then one conv2d)."""
     if method == "conv":
@@ -51,9 +51,11 @@ def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
     ht, wt = template.shape[-2:]
     per_offset = template.permute(1, 2, 0).reshape(ht * wt, c)                      # K x C
     cells = x.permute(0, 2, 3, 1).reshape(fh * fw, c)  # a view when x is channels-last
-    products = torch.matmul(per_offset, cells.t()).reshape(1, ht * wt, fh, fw)     # 1 x K x F x F
-    levels = pyramid(products, step).reshape(-1, ht * wt, fh * fw)                  # S x K x F*F
-    return F.pad(_shift_sum(levels, fh, fw, ht, wt), (wt // 2, wt // 2, ht // 2, ht // 2))
+    # cells x K: the product maps come out channels-last (K innermost), the layout the bilinear
+    # resizing is fastest in and the shifted sum below reads without a gather
+    products = (cells @ per_offset.t()).view(1, fh, fw, ht * wt).permute(0, 3, 1, 2)  # 1 x K x F x F
+    levels = pyramid(products, step).contiguous(memory_format=torch.channels_last)     # S x K x F x F
+    return F.pad(_shift_sum(levels, ht, wt), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
 def correlate(maps: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
@@ -65,33 +67,18 @@ def correlate(maps: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     return F.pad(F.conv2d(maps, template[None]), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
-_GATHER_INDEX: Dict[Tuple[int, int, int, int, str], torch.Tensor] = {}
-
-
-def _gather_index(fh: int, fw: int, ht: int, wt: int, device) -> torch.Tensor:
-    """(ht*wt) x (Ho*Wo) flat cell index of map cell (i+dy, j+dx) for offset k=(dy,dx), output (i, j)."""
-    key = (fh, fw, ht, wt, str(device))
-    idx = _GATHER_INDEX.get(key)
-    if idx is None:
-        ho, wo = fh - ht + 1, fw - wt + 1
-        dy = torch.arange(ht, device=device).repeat_interleave(wt)
-        dx = torch.arange(wt, device=device).repeat(ht)
-        rows = torch.arange(ho, device=device)[None, :, None] + dy[:, None, None]
-        cols = torch.arange(wo, device=device)[None, None, :] + dx[:, None, None]
-        idx = (rows * fw + cols).reshape(ht * wt, ho * wo)
-        if len(_GATHER_INDEX) > 64:
-            _GATHER_INDEX.clear()
-        _GATHER_INDEX[key] = idx
-    return idx
-
-
-def _shift_sum(products: torch.Tensor, fh: int, fw: int, ht: int, wt: int) -> torch.Tensor:
-    """products: S x K x F*F, entry k = template offset (dy, dx) times each cell -> S x 1 x Ho x Wo,
-    out(i, j) = sum over k of products[k] at cell (i+dy, j+dx)."""
-    s = products.shape[0]
-    idx = _gather_index(fh, fw, ht, wt, products.device)
-    shifted = torch.gather(products, 2, idx[None].expand(s, -1, -1))     # S x K x Ho*Wo
-    return shifted.sum(1).reshape(s, 1, fh - ht + 1, fw - wt + 1)
+def _shift_sum(levels: torch.Tensor, ht: int, wt: int) -> torch.Tensor:
+    """levels: S x K x F x F channels-last, map k = template offset (dy, dx) = (k // wt, k % wt) times
+    each cell -> S x 1 x Ho x Wo, out(i, j) = sum over k of levels[k] at cell (i+dy, j+dx): one strided
+    view whose (dy, dx) axes step one cell and one map at once, summed (no index tensor, no copy).
+    With pyramid_correlate's channels-last products this is ~25% faster than gathering from
+    channels-first maps (13 x 15 template, 380 channels, F = 45: 4.45 -> 3.47 ms in float32)."""
+    s, k, fh, fw = levels.shape
+    ho, wo = fh - ht + 1, fw - wt + 1
+    sk, sc, sh, sw = levels.stride()
+    assert sc == 1, "levels must be channels-last"
+    diag = levels.as_strided((s, ho, wo, ht, wt), (sk, sh, sw, sh + wt * sc, sw + sc))
+    return diag.sum(dim=(3, 4)).reshape(s, 1, ho, wo)
 
 
 def hann2d(n: int, device, dtype=torch.float32) -> torch.Tensor:
