@@ -194,10 +194,11 @@ def _fit_layer(x: torch.Tensor, label: torch.Tensor, kh: int, kw: int, p: TadtPa
     w = init_filter(x.shape[1], kh, kw, p.reg_init_scale, p.seed).to(dev, dt)
     b = torch.zeros(1, device=dev, dtype=dt)
     corr = CORRELATORS[p.regression_backend](x.to(dt), kh, kw)
-    m_w, v_w = torch.zeros_like(w), torch.zeros_like(w)
-    m_b, v_b = torch.zeros_like(b), torch.zeros_like(b)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    lr_w, lr_b = p.reg_lr, p.reg_lr * p.reg_bias_lr_mult
+    # the gradients are the correlators' (no autograd graph); Adam's weight_decay is the coupled L2 the
+    # authors' loss has, on the filter and the bias alike (the same optimiser as ranking_mask's "trained")
+    opt = torch.optim.Adam([{"params": [w], "lr": p.reg_lr},
+                            {"params": [b], "lr": p.reg_lr * p.reg_bias_lr_mult}],
+                           weight_decay=p.reg_weight_decay)
     steps = 0
     for t in range(1, p.reg_max_steps + 1):
         pred = corr.forward(w) + b.view(1, 1, 1)
@@ -205,13 +206,9 @@ def _fit_layer(x: torch.Tensor, label: torch.Tensor, kh: int, kw: int, p: TadtPa
         r = torch.where(r.abs() >= p.reg_dead_zone, r, torch.zeros_like(r))
         loss_value = float(((wexp * r) ** 2).sum())
         grad_pred = (2.0 / n) * wexp * r
-        gw = corr.filter_grad(grad_pred).add_(w, alpha=p.reg_weight_decay)
-        gb = grad_pred.sum(dim=(1, 2)) + p.reg_weight_decay * b
-        bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
-        for x_, g_, m_, v_, lr_ in ((w, gw, m_w, v_w, lr_w), (b, gb, m_b, v_b, lr_b)):   # Adam, in place
-            m_.mul_(beta1).add_(g_, alpha=1 - beta1)
-            v_.mul_(beta2).addcmul_(g_, g_, value=1 - beta2)
-            x_.addcdiv_(m_, (v_ / bc2).sqrt_().add_(eps), value=-lr_ / bc1)
+        w.grad = corr.filter_grad(grad_pred)
+        b.grad = grad_pred.sum(dim=(1, 2))
+        opt.step()
         steps = t
         if loss_value < p.reg_stop_loss:  # the step whose pre-step loss is below the stop is the last
             break
