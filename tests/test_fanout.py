@@ -8,7 +8,8 @@ one `tadt run --workers 2` starts in its own process (ray.init), and one started
 Every cluster is stopped in teardown: the head subprocess is terminated, then any process still naming
 its temp folder is killed by pid (never `ray stop`, which would stop every Ray instance on the machine).
 
-CPU cost (2 cores): four short tracking runs, about 1-2 minutes in all on an idle machine.
+CPU cost (2 cores): five short tracking runs (two of them over two 80-frame sequences), about 2-3 minutes
+in all on an idle machine.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
 
 NAMES = ["S0", "S1", "S2"]
 N_FRAMES = 20
+LONG_FRAMES = 80   # the worker-kill test: sequences long enough that a kill 1 s into one lands mid-sequence
 RUN_TIMEOUT = 600
 PT_ROOT = Path(os.environ.get("PYTRACKING_ROOT", "~/pytracking")).expanduser()
 
@@ -111,23 +113,35 @@ def otb_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def serial(otb_root, ray_tmp):
+def serial_run(root: Path, out: Path, ray_tmp) -> Path:
     """The reference: today's serial `tadt run`, one torch thread."""
-    out = otb_root.parent / "serial"
-    r = tadt(["run", otb_root, "--out", out, "--threads", 1, "--quiet"], env_for(ray_tmp))
+    r = tadt(["run", root, "--out", out, "--threads", 1, "--quiet"], env_for(ray_tmp))
     assert r.returncode == 0, r.stderr
     return out
 
 
-def assert_same_results(out: Path, ref: Path, names=NAMES):
+@pytest.fixture(scope="module")
+def serial(otb_root, ray_tmp):
+    return serial_run(otb_root, otb_root.parent / "serial", ray_tmp)
+
+
+@pytest.fixture(scope="module")
+def long_root(tmp_path_factory):
+    """S0, S1 of LONG_FRAMES frames (S2 is given a finished result by the test, so it is never tracked)."""
+    root = tmp_path_factory.mktemp("fanout-long") / "seqs"
+    for i, name in enumerate(NAMES):
+        SyntheticSequence(n_frames=LONG_FRAMES, seed=i + 3, name=name).write_otb(root / name)
+    return root
+
+
+def assert_same_results(out: Path, ref: Path, names=NAMES, n_frames=N_FRAMES):
     for n in names:
         a, b = load_boxes(out / f"{n}.txt"), load_boxes(ref / f"{n}.txt")
-        assert a.shape == b.shape == (N_FRAMES, 4), n
+        assert a.shape == b.shape == (n_frames, 4), n
         np.testing.assert_allclose(a, b, atol=1e-3, err_msg=n)
         assert (out / f"{n}.txt").read_bytes() == (ref / f"{n}.txt").read_bytes(), f"{n}: same bytes as serial"
         t = (out / f"{n}_time.txt").read_text().splitlines()
-        assert len(t) == N_FRAMES and all(float(x) >= 0 for x in t), n
+        assert len(t) == n_frames and all(float(x) >= 0 for x in t), n
     left = [p.name for p in out.iterdir() if p.name.startswith(".")]
     assert not left, f"temporary files left: {left}"
 
@@ -212,20 +226,27 @@ def head(ray_tmp):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_cluster_address_worker_killed_midrun(otb_root, serial, ray_tmp, head):
-    address, head_tmp = head
+def test_cluster_address_worker_killed_midrun(long_root, ray_tmp, head):
     """Join a `ray start --head` cluster with --ray-address; S2 is already done (resume); a worker is
     killed by pid while tracking: Ray restarts it and the sequence, the run completes, every result is
-    complete, equal to serial, and written once."""
-    out = otb_root.parent / "cluster"
+    complete, equal to serial, and written once.  The sequences are LONG_FRAMES long so that the kill, 1 s
+    after a worker is first seen in `run`, lands mid-sequence even on a loaded machine (with 20 frames a
+    worker could finish its sequence first, and then nothing is restarted)."""
+    address, head_tmp = head
+    serial = long_root.parent / "serial"
+    (long_root.parent / "serial-in").mkdir()
+    for n in ("S0", "S1"):   # the reference tracks only what the cluster run tracks
+        shutil.copytree(long_root / n, long_root.parent / "serial-in" / n)
+    serial_run(long_root.parent / "serial-in", serial, ray_tmp)
+    out = long_root.parent / "cluster"
     out.mkdir()
-    for f in ("S2.txt", "S2_time.txt"):
-        shutil.copy2(serial / f, out / f)
+    shutil.copy2(long_root / "S2" / "groundtruth_rect.txt", out / "S2.txt")   # a finished result stands in
+    (out / "S2_time.txt").write_text("0.05\n" * LONG_FRAMES)
     done_before = (out / "S2.txt").stat().st_mtime_ns
-    logs = otb_root.parent / "cluster-logs"
+    logs = long_root.parent / "cluster-logs"
     logs.mkdir()
     fo, fe = open(logs / "stdout", "w"), open(logs / "stderr", "w")  # files, not pipes: never blocks the run
-    proc = subprocess.Popen([sys.executable, "-m", "tadt_plugin.cli", "run", str(otb_root), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "tadt_plugin.cli", "run", str(long_root), "--out", str(out),
                              "--ray-address", address, "--workers", "2", "--cpus-per-worker", "1"],
                             env=env_for(ray_tmp), stdout=fo, stderr=fe)
     killed = None
@@ -250,6 +271,7 @@ def test_cluster_address_worker_killed_midrun(otb_root, serial, ray_tmp, head):
     stdout, stderr = (logs / "stdout").read_text(), (logs / "stderr").read_text()
     assert killed is not None, "no worker was seen tracking"
     assert proc.returncode == 0, stderr[-3000:]
+    assert f"pid {killed} " not in stdout, f"the kill landed after the worker's sequence was done\n{stdout}"
     assert "its worker died; Ray restarted the worker" in stderr, stderr[-3000:]
     lines = stdout.splitlines()
     assert any("try 2" in ln for ln in lines), stdout
@@ -257,9 +279,8 @@ def test_cluster_address_worker_killed_midrun(otb_root, serial, ray_tmp, head):
         assert sum(ln.startswith(f"{n}: AUC") for ln in lines) == 1, f"{n} reported once\n{stdout}"
     assert sum("done already" in ln for ln in lines) == 1 and not any(ln.startswith("S2: AUC") for ln in lines)
     assert (out / "S2.txt").stat().st_mtime_ns == done_before, "a finished sequence is not written again"
-    assert f"2 of 2 sequences tracked, {2 * N_FRAMES} frames" in stdout
-    assert_same_results(out, serial)
-    assert f"pid {killed} " not in stdout, "the killed worker did not report a result"
+    assert f"2 of 2 sequences tracked, {2 * LONG_FRAMES} frames" in stdout
+    assert_same_results(out, serial, names=("S0", "S1"), n_frames=LONG_FRAMES)
 
 
 def one_line_error(r, *needles):
