@@ -15,38 +15,49 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 
-def scale_factors(feat: int, step: int = 2, mode: str = "faithful") -> Tuple[float, float, float]:
-    """[45/47, 1, 45/43] as the authors hard-code them, or F/(F+2), 1, F/(F-2) (spec A4)."""
-    if mode == "adaptive":
-        return feat / (feat + step), 1.0, feat / (feat - step)
-    return 45 / 47, 1.0, 45 / 43
+def scale_factors(feat: int, step: int = 2, mode: str = "faithful", count: int = 3) -> Tuple[float, ...]:
+    """[45/47, 1, 45/43] as the authors hard-code them, or F/(F+2), 1, F/(F-2) (spec A4).  count=5: the
+    authors' 5-scale variant (defined in their code, not used: spec 5.5), levels F +- step and F +- 2 step,
+    i.e. [45/49, 45/47, 1, 45/43, 45/41]."""
+    base = 45 if mode == "faithful" else feat
+    half = count // 2
+    return tuple(base / (base + d * step) for d in range(half, -half - 1, -1))
 
 
-def pyramid(x: torch.Tensor, step: int = 2) -> torch.Tensor:
-    """x: 1 x C x F x F -> 3 x C x F x F: [grown to F+step then centre-cropped, x, shrunk to F-step and
-    zero-padded], with corner-aligned bilinear resizing (vl_nnbilinearsampler, spec 5.2)."""
+def pyramid(x: torch.Tensor, step: int = 2, count: int = 3) -> torch.Tensor:
+    """x: 1 x C x F x F -> count x C x F x F, level d = count//2 .. -count//2: resized to F + d*step,
+    then centre-cropped (d > 0) or zero-padded (d < 0) back to F, with corner-aligned bilinear resizing
+    (vl_nnbilinearsampler, spec 5.2).  count=3: [grown, x, shrunk] as the authors."""
     Fh, Fw = x.shape[-2:]
-    h = step // 2
-    big = F.interpolate(x, size=(Fh + step, Fw + step), mode="bilinear", align_corners=True)
-    small = F.interpolate(x, size=(Fh - step, Fw - step), mode="bilinear", align_corners=True)
-    return torch.cat([big[:, :, h:h + Fh, h:h + Fw], x, F.pad(small, (h, h, h, h))], dim=0)
+    half = count // 2
+    out = []
+    for d in range(half, -half - 1, -1):
+        if d == 0:
+            out.append(x)
+            continue
+        h = abs(d) * step // 2
+        r = F.interpolate(x, size=(Fh + d * step, Fw + d * step), mode="bilinear", align_corners=True)
+        out.append(r[:, :, h:h + Fh, h:h + Fw] if d > 0 else F.pad(r, (h, h, h, h)))
+    return torch.cat(out, dim=0)
 
 
 def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
-                      method: str = "gemm") -> torch.Tensor:
+                      method: str = "gemm", count: int = 3) -> torch.Tensor:
     """x: 1 x C x F x F selected features, template: C x ht x wt -> S x 1 x F x F, the correlation of
-    each pyramid level with the template: ``correlate(pyramid(x, step), template)``.
+    each pyramid level with the template: ``correlate(pyramid(x, step, count), template)``.
 
     "gemm" computes it as products = (cells x channels) @ (channels x template offsets) on x alone,
     the pyramid of those K = ht*wt product maps, then the sum of the shifted products; on
     this project's 2-core CPU that halves the time of pyramid + correlation for typical templates
     (13 x 15 cells: 16 -> 9 ms).  "conv" keeps the original order (pyramid, then one conv2d)."""
     if method == "conv":
-        return correlate(pyramid(x, step), template)
+        return correlate(pyramid(x, step, count), template)
     _, c, fh, fw = x.shape
     ht, wt = template.shape[-2:]
     per_offset = template.permute(1, 2, 0).reshape(ht * wt, c)                      # K x C
@@ -54,7 +65,7 @@ def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
     # cells x K: the product maps come out channels-last (K innermost), the layout the bilinear
     # resizing is fastest in and the shifted sum below reads without a gather
     products = (cells @ per_offset.t()).view(1, fh, fw, ht * wt).permute(0, 3, 1, 2)  # 1 x K x F x F
-    levels = pyramid(products, step).contiguous(memory_format=torch.channels_last)     # S x K x F x F
+    levels = pyramid(products, step, count).contiguous(memory_format=torch.channels_last)  # S x K x F x F
     return F.pad(_shift_sum(levels, ht, wt), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
@@ -108,7 +119,7 @@ class WindowCache:
 def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Tensor,
            window_weight: float = 1.0) -> torch.Tensor:
     """resp: S x 1 x F x F raw correlation.  Returns a float tensor [scale index, row, col, raw peak,
-    raw at the chosen position] with 0-based row/col of the maximum in the n x n upsampled, windowed map
+    raw at the chosen position, then the S penalised peaks of the scales] with 0-based row/col of the maximum in the n x n upsampled, windowed map
     of the chosen scale; ties resolve to the first in column-major order, as MATLAB's find does (spec
     5.4-5.5).  The last value (the upsampled raw correlation where the tracker goes, before the window) is
     what confidence.py scores."""
@@ -122,4 +133,23 @@ def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Te
     flat = torch.argmax(chosen)
     col, row = flat // n, flat % n
     raw_at = up[best, row, col] * raw_peak
-    return torch.stack([best.to(resp.dtype), row.to(resp.dtype), col.to(resp.dtype), raw_peak, raw_at])
+    return torch.cat([torch.stack([best.to(resp.dtype), row.to(resp.dtype), col.to(resp.dtype), raw_peak, raw_at]),
+                      (peaks * penalties).to(resp.dtype)])
+
+
+def interpolate_scale(factors, peaks, best: int) -> float:
+    """The size factor at the vertex of the parabola through the penalised peaks of the best scale and
+    its two neighbours, in log-scale (sub-step scale estimation, as DSST/ECO interpolate their scale
+    responses); the discrete factors[best] when best is an end or the three are not concave."""
+    if not 0 < best < len(factors) - 1:
+        return float(factors[best])
+    x = [math.log(f) for f in factors[best - 1: best + 2]]
+    y0, y1, y2 = (float(v) for v in peaks[best - 1: best + 2])
+    d0, d2 = x[0] - x[1], x[2] - x[1]
+    # y = y1 + b*t + a*t^2 through (d0, y0), (0, y1), (d2, y2)
+    a = ((y0 - y1) / d0 - (y2 - y1) / d2) / (d0 - d2)
+    b = (y0 - y1) / d0 - a * d0
+    if not a < 0:
+        return float(factors[best])
+    t = min(max(-b / (2 * a), min(d0, d2)), max(d0, d2))
+    return math.exp(x[1] + t)

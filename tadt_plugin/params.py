@@ -90,13 +90,20 @@ class TadtParams:
     # --- matching (spec 5) -------------------------------------------------------------------------
     scale_mode: str = "faithful"     # "adaptive" uses F/(F+2), 1, F/(F-2) when F != 45 (spec A4)
     scale_step_cells: int = 2
-    scale_penalties: Tuple[float, float, float] = (0.99, 1.0, 1.0055)
+    # scale_count: 3 (the authors') or 5 (their defined, unused 5-scale variant, spec 5.5: levels F +- 2
+    # and F +- 4 cells); scale_penalties has one weight per scale, smallest factor first
+    scale_count: int = 3
+    scale_penalties: Tuple[float, ...] = (0.99, 1.0, 1.0055)
     # The authors add the Hann window with weight 1 (spec 5.4).  With torchvision's features the
     # normalised responses are flatter: distractors come closer to the target's peak (Human3, frame 120:
     # 0.98 against 0.75), so the motion prior gets weight 1.5.  Measured on the 8 dev sequences and
     # checked on 7 held-out ones (README); the `faithful` parameter set uses 1.0.
     window_weight: float = 1.5
     scale_lr: float = 1.0            # size update damping; 1.0 = the authors' direct replacement (spec 5.6)
+    # size factor from the parabola through the three scales' penalised peaks instead of the best one's
+    # discrete factor (sub-step scale, matching.interpolate_scale); False = the authors' discrete choice
+    scale_interp: bool = False
+    scale_interp_conf: float = 0.0   # interpolate only on frames of at least this relative confidence
     prune_conv43: bool = True        # compute only the selected conv4_3 output channels (spec 7)
     prune_multiple: int = 32         # pad the pruned conv4_3 to a multiple of this many outputs (backbone.py)
     # channels-last activations: oneDNN's max-pooling is ~10x faster in that layout (12 ms -> 1 ms per
@@ -156,7 +163,9 @@ class TadtParams:
         check(self.init_dtype in INIT_DTYPES, f"init_dtype={self.init_dtype!r}, expected one of {INIT_DTYPES}")
         check(0 < self.min_target_size <= self.max_target_size, "need 0 < min_target_size <= max_target_size")
         check(self.feature_scale > 0, "feature_scale must be > 0")
-        check(len(self.scale_penalties) == 3, "scale_penalties needs 3 values")
+        check(self.scale_count in (3, 5), f"scale_count={self.scale_count}, expected 3 or 5")
+        check(len(self.scale_penalties) == self.scale_count,
+              f"scale_penalties needs {self.scale_count} values (one per scale), got {len(self.scale_penalties)}")
         check(self.reg_max_steps >= 0 and self.rank_train_steps >= 0, "step counts must be >= 0")
         check(0.0 <= self.conf_low < 1.0, "conf_low must be in [0, 1)")
         check(0.0 < self.conf_rate <= 1.0, "conf_rate must be in (0, 1]")

@@ -47,6 +47,6 @@ def search_wider(frame: torch.Tensor, cx: float, cy: float, win: int, side: int,
     one = torch.ones(1, device=resp.device, dtype=torch.float32)
     c = resp.shape[-1] // 2
     here = resp[0, 0, c - 1:c + 2, c - 1:c + 2].amax()
-    _, row, col, _, raw_at = locate(resp, win2, window(win2), one, window_weight).cpu().tolist()
+    _, row, col, _, raw_at = locate(resp, win2, window(win2), one, window_weight).cpu().tolist()[:5]
     return Candidate(cx=cx + (col + 1 - win2 / 2.0), cy=cy + (row + 1 - win2 / 2.0), raw=raw_at,
                      raw_here=float(here))

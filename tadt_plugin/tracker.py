@@ -31,7 +31,7 @@ from .confidence import RelativeConfidence
 from .devices import announce_dtype, check_dtype, check_int8, resolve_device, resolve_dtype, torch_dtype
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
-from .matching import WindowCache, locate, pyramid_correlate, scale_factors
+from .matching import WindowCache, interpolate_scale, locate, pyramid_correlate, scale_factors
 from .params import TadtParams
 from .quantized import quantize_backbone
 from .redetection import search_wider
@@ -194,7 +194,7 @@ class TadtTracker:
                                 qnet=qnet)
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
-        self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode))
+        self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode, p.scale_count))
         self.frame_index = 0
         t4 = time.perf_counter()
         self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_regression": sel.seconds[0],
@@ -221,13 +221,17 @@ class TadtTracker:
         x = self._window_input(frame, st)
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
-            resp = pyramid_correlate(feats, st.template, self.params.scale_step_cells, self.params.correlation)
+            resp = pyramid_correlate(feats, st.template, self.params.scale_step_cells, self.params.correlation,
+                                     self.params.scale_count)
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
                          self.params.window_weight)
-            scale_i, row, col, raw, raw_at = out.cpu().tolist()  # the one device -> host transfer per frame
+            scale_i, row, col, raw, raw_at, *peaks = out.cpu().tolist()  # the one device -> host transfer
         k = float(self.factors[int(scale_i)])
         rel = st.confidence.score(raw_at)
+        k_size = k
+        if self.params.scale_interp and rel >= self.params.scale_interp_conf:
+            k_size = interpolate_scale(self.factors.tolist(), peaks, int(scale_i))
         low = st.confidence.is_low(rel) or (self.params.conf_peak_ratio > 0 and
                                             raw > self.params.conf_peak_ratio * max(raw_at, 0.0))
         redetected = False
@@ -236,7 +240,7 @@ class TadtTracker:
         if not redetected:
             if st.template_model.enabled and not low and rel >= self.params.template_conf:
                 self._update_template(st, feats, row, col, k)   # before _update changes st.win
-            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None)
+            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None, k_size)
         st.confidence.learn(raw_at, rel)
         if low:   # no trust in this frame's displacement: forget the velocity
             st.vx = st.vy = 0.0
@@ -274,13 +278,16 @@ class TadtTracker:
         if sample is not None:
             st.template = st.template_model.update(sample)
 
-    def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None) -> None:
+    def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None,
+                k_size: Optional[float] = None) -> None:
         """centre += (peak - win/2) * k; size *= k; window side = round(side * k) (spec 5.6), then the
-        safety rails: bounded size, centre kept on the image."""
+        safety rails: bounded size, centre kept on the image.  k_size: the size factor when it differs
+        from the chosen scale's k (scale_interp)."""
         p = self.params
         st.cx += (pw - st.win / 2.0) * k
         st.cy += (ph - st.win / 2.0) * k
         scale_lr = p.scale_lr if scale_lr is None else scale_lr
+        k = k if k_size is None else k_size
         ks = 1.0 + scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
         st.w *= ks
         st.h *= ks

@@ -87,3 +87,47 @@ def test_crop_replicates_border_and_centres():
 def test_bad_boxes_are_named(box, msg):
     with pytest.raises(BadBoxError, match=msg):
         geo.validate_box(box, (240, 320))
+
+
+def test_five_scale_pyramid_extends_the_three_scale_one():
+    """count=5 (the authors' defined 5-scale variant): the inner three levels are the 3-scale pyramid's,
+    the outer two are resized by 2 steps; the GEMM route gives the same responses as pyramid + conv2d."""
+    from tadt_plugin.matching import correlate, pyramid_correlate
+    g = torch.Generator().manual_seed(3)
+    x, tmpl = torch.randn(1, 6, 45, 45, generator=g), torch.randn(6, 9, 11, generator=g)
+    p3, p5 = pyramid(x, 2, 3), pyramid(x, 2, 5)
+    assert p5.shape == (5, 6, 45, 45)
+    assert torch.equal(p5[1:4], p3)
+    assert not torch.allclose(p5[0], p5[1]) and not torch.allclose(p5[3], p5[4])
+    assert float(p5[4, :, :2].abs().max()) == 0.0   # shrunk to 41 cells: zero border of 2 cells
+    ref = correlate(p5, tmpl)
+    out = pyramid_correlate(x, tmpl, 2, "gemm", 5)
+    assert out.shape == (5, 1, 45, 45)
+    assert torch.allclose(out, ref, atol=1e-4 * ref.abs().max().item())
+    assert scale_factors(45, count=5) == pytest.approx((45 / 49, 45 / 47, 1.0, 45 / 43, 45 / 41))
+    assert scale_factors(37, mode="adaptive", count=5)[0] == pytest.approx(37 / 41)
+
+
+def test_interpolated_scale_finds_the_vertex_between_the_scales():
+    from tadt_plugin.matching import interpolate_scale
+    f = scale_factors(45)
+    x = [math.log(v) for v in f]
+    for true in (0.98, 1.0, 1.02, 1.04):
+        peaks = [2.0 - 30 * (xi - math.log(true)) ** 2 for xi in x]
+        assert interpolate_scale(f, peaks, 1) == pytest.approx(true, rel=1e-9)
+    assert interpolate_scale(f, [2.0, 1.0, 0.5], 0) == f[0]          # an end is best: its factor
+    assert interpolate_scale(f, [1.0, 1.0, 1.0], 1) == 1.0           # flat, not concave: no change
+    assert interpolate_scale(f, [1.0, 0.9, 1.0], 1) == 1.0           # convex: no change
+    assert interpolate_scale(f, [0.0, 1.0, 0.99999], 1) <= f[2]      # clamped to the neighbours
+    f5 = scale_factors(45, count=5)
+    peaks = [2.0 - 30 * (math.log(v) - math.log(1.06)) ** 2 for v in f5]
+    assert interpolate_scale(f5, peaks, 3) == pytest.approx(1.06, rel=1e-9)
+
+
+def test_scale_count_and_penalties_must_agree():
+    from tadt_plugin.params import TadtParams
+    with pytest.raises(ValueError, match="scale_penalties needs 5 values"):
+        TadtParams(scale_count=5)
+    with pytest.raises(ValueError, match="scale_count=4"):
+        TadtParams(scale_count=4, scale_penalties=(1, 1, 1, 1))
+    assert TadtParams(scale_count=5, scale_penalties=(0.985, 0.988, 1, 1.005, 1.006)).scale_count == 5
