@@ -145,3 +145,26 @@ def test_fft_regression_correlation_equals_conv2d():
     assert fa.shape == fb.shape == (2, 21, 21) and ga.shape == gb.shape == (2, 16, 9, 7)
     assert torch.allclose(fa, fb, atol=1e-4 * fb.abs().max().item())
     assert torch.allclose(ga, gb, atol=1e-4 * gb.abs().max().item())
+
+
+def test_scale_choices_reach_the_box(synthetic_root, tracker_factory):
+    """The size changes frame to frame by exactly one of the pyramid's factors (3 or, with scale_count=5,
+    5 of them), and by a factor between the neighbours with scale_interp (matching.interpolate_scale)."""
+    frames, gt = frames_of(synthetic_root, "SynB", 10)
+
+    def ratios(t):
+        b = run(t, frames, gt)
+        return b[2:, 2] / b[1:-1, 2]   # from frame 2 on: frame 1's size is the rescaled, rounded box
+
+    def on_grid(r, factors):
+        return all(min(abs(x - f) for f in factors) < 1e-6 for x in r)
+
+    f3, f5 = (45 / 47, 1.0, 45 / 43), (45 / 49, 45 / 47, 1.0, 45 / 43, 45 / 41)
+    assert on_grid(ratios(tracker_factory()), f3)
+    t5 = tracker_factory(scale_count=5, scale_penalties=(0.985, 0.988, 1.0, 1.005, 1.006))
+    assert on_grid(ratios(t5), f5)
+    assert t5.factors.tolist() == pytest.approx(f5)
+    r = ratios(tracker_factory(scale_interp=True))
+    assert not on_grid(r, f3), r
+    assert all(45 / 47 - 1e-6 <= x <= 45 / 43 + 1e-6 for x in r), r
+
