@@ -93,6 +93,10 @@ class TadtTracker:
             self.init_net = self._build_net(torch.float32)
         if p.dtype == "auto":
             announce_dtype(self.dtype_name, self.dtype_reason, log)
+        # the correlation's products in the per-frame dtype when that is a 16-bit float and
+        # correlation_dtype="same" (params.py); float32 otherwise
+        half = self.dtype in (torch.bfloat16, torch.float16) and not self.int8
+        self.gemm_dtype = self.dtype if (p.correlation_dtype == "same" and half) else None
         self.penalties = torch.tensor(p.scale_penalties, device=self.device, dtype=torch.float32)
         self.windows = WindowCache()
         self.state: Optional[TrackState] = None
@@ -222,7 +226,7 @@ class TadtTracker:
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
             resp = pyramid_correlate(feats, st.template, self.params.scale_step_cells, self.params.correlation,
-                                     self.params.scale_count)
+                                     self.params.scale_count, self.gemm_dtype)
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
                          self.params.window_weight)

@@ -107,3 +107,27 @@ def test_float64_fit_selects_the_same_channels_with_every_backend():
         assert steps == ref_steps, backend
         assert torch.allclose(scores, ref_scores, rtol=1e-6, atol=1e-9 * ref_scores.abs().max().item()), backend
         assert torch.equal(scores > 0, ref_scores > 0), backend
+
+
+def test_correlation_products_in_the_per_frame_dtype(tracker_factory):
+    """correlation_dtype="same" (default): bfloat16 / float16 trackers compute the correlation's products
+    in their own dtype, float32 and int8 trackers in float32; the bfloat16 products give the float32
+    responses to bfloat16 rounding (generated features, 13 x 15 template as on the dev sequences)."""
+    from tadt_plugin.matching import pyramid_correlate
+    assert TadtParams().correlation_dtype == "same"
+    with pytest.raises(ValueError, match="correlation_dtype"):
+        TadtParams(correlation_dtype="int8")
+    assert tracker_factory(dtype="float32").gemm_dtype is None
+    assert tracker_factory(dtype="bfloat16").gemm_dtype == torch.bfloat16
+    assert tracker_factory(dtype="bfloat16", correlation_dtype="float32").gemm_dtype is None
+    if devices.int8_available():
+        assert tracker_factory(dtype="int8").gemm_dtype is None
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1, 380, 45, 45, generator=g).bfloat16().float().contiguous(memory_format=torch.channels_last)
+    tmpl = torch.rand(380, 13, 15, generator=g)
+    ref = pyramid_correlate(x, tmpl)
+    out = pyramid_correlate(x, tmpl, gemm_dtype=torch.bfloat16)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    err = (out - ref).abs().max().item() / ref.abs().max().item()
+    assert 0 < err < 4e-3, err
+    assert torch.equal(out.flatten(1).argmax(1), ref.flatten(1).argmax(1))
