@@ -13,9 +13,8 @@ channel contraction runs once instead of once per scale.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
-
 import math
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -126,10 +125,11 @@ class WindowCache:
 def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Tensor,
            window_weight: float = 1.0) -> torch.Tensor:
     """resp: S x 1 x F x F raw correlation.  Returns a float tensor [scale index, row, col, raw peak,
-    raw at the chosen position, then the S penalised peaks of the scales] with 0-based row/col of the maximum in the n x n upsampled, windowed map
-    of the chosen scale; ties resolve to the first in column-major order, as MATLAB's find does (spec
-    5.4-5.5).  The last value (the upsampled raw correlation where the tracker goes, before the window) is
-    what confidence.py scores."""
+    raw at the chosen position, then the S penalised peaks of the scales] with 0-based row/col of the
+    maximum in the n x n upsampled, windowed map of the chosen scale; ties resolve to the first in
+    column-major order, as MATLAB's find does (spec 5.4-5.5).  The fifth value (the upsampled raw
+    correlation where the tracker goes, before the window) is what confidence.py scores; the peaks feed
+    interpolate_scale."""
     raw_peak = resp.amax()
     norm = resp / raw_peak.clamp_min(torch.finfo(resp.dtype).tiny)
     up = F.interpolate(norm, size=(n, n), mode="bicubic", align_corners=False, antialias=True)[:, 0]

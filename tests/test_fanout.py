@@ -105,12 +105,16 @@ def worker_pids(head_tmp: str, title: str = "ray::SequenceWorker.run"):
     return [pid for pid, ppid, cmd in procs if ppid in raylets and cmd.startswith(title)]
 
 
+def write_sequences(root: Path, n_frames: int) -> Path:
+    """NAMES as generated OTB-layout sequences of n_frames frames under root."""
+    for i, name in enumerate(NAMES):
+        SyntheticSequence(n_frames=n_frames, seed=i + 3, name=name).write_otb(root / name)
+    return root
+
+
 @pytest.fixture(scope="module")
 def otb_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fanout") / "seqs"
-    for i, name in enumerate(NAMES):
-        SyntheticSequence(n_frames=N_FRAMES, seed=i + 3, name=name).write_otb(root / name)
-    return root
+    return write_sequences(tmp_path_factory.mktemp("fanout") / "seqs", N_FRAMES)
 
 
 def serial_run(root: Path, out: Path, ray_tmp) -> Path:
@@ -128,10 +132,7 @@ def serial(otb_root, ray_tmp):
 @pytest.fixture(scope="module")
 def long_root(tmp_path_factory):
     """S0, S1 of LONG_FRAMES frames (S2 is given a finished result by the test, so it is never tracked)."""
-    root = tmp_path_factory.mktemp("fanout-long") / "seqs"
-    for i, name in enumerate(NAMES):
-        SyntheticSequence(n_frames=LONG_FRAMES, seed=i + 3, name=name).write_otb(root / name)
-    return root
+    return write_sequences(tmp_path_factory.mktemp("fanout-long") / "seqs", LONG_FRAMES)
 
 
 def assert_same_results(out: Path, ref: Path, names=NAMES, n_frames=N_FRAMES):
