@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Tuple
 
 RANK_MODES = ("faithful", "trained", "off")
 SCALE_MODES = ("faithful", "adaptive")
+SCALE_ESTIMATORS = ("pyramid", "dsst")
 INPUT_NORMS = ("torchvision", "minus128")
 DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
 INIT_DTYPES = ("float32", "same")
@@ -104,6 +105,21 @@ class TadtParams:
     # discrete factor (sub-step scale, matching.interpolate_scale); False = the authors' discrete choice
     scale_interp: bool = False
     scale_interp_conf: float = 0.0   # interpolate only on frames of at least this relative confidence
+    # where the size comes from: "pyramid" = TADT's penalised choice among the scale levels (spec 5.5);
+    # "dsst" = a separate 1-D scale filter on fHOG features at the position TADT found (scale_filter.py,
+    # DSST, BMVC 2014), the pyramid then serves the position only.  Its values: scales and step, the
+    # filter's learning rate, label width (x sqrt(scales)), regulariser and model area in px
+    scale_estimator: str = "pyramid"
+    dsst_scales: int = 33
+    dsst_step: float = 1.02
+    dsst_lr: float = 0.025
+    dsst_sigma: float = 0.25
+    dsst_lambda: float = 0.01
+    dsst_model_area: float = 512.0
+    # weight of the scale filter's log size factor against the pyramid's (1: the filter alone)
+    dsst_weight: float = 1.0
+    # the scale filter learns only on frames of at least this relative confidence (0: on every frame)
+    dsst_learn_conf: float = 0.0
     prune_conv43: bool = True        # compute only the selected conv4_3 output channels (spec 7)
     prune_multiple: int = 32         # pad the pruned conv4_3 to a multiple of this many outputs (backbone.py)
     # channels-last activations: oneDNN's max-pooling is ~10x faster in that layout (12 ms -> 1 ms per
@@ -171,6 +187,11 @@ class TadtParams:
         check(self.init_dtype in INIT_DTYPES, f"init_dtype={self.init_dtype!r}, expected one of {INIT_DTYPES}")
         check(0 < self.min_target_size <= self.max_target_size, "need 0 < min_target_size <= max_target_size")
         check(self.feature_scale > 0, "feature_scale must be > 0")
+        check(self.scale_estimator in SCALE_ESTIMATORS,
+              f"scale_estimator={self.scale_estimator!r}, expected one of {SCALE_ESTIMATORS}")
+        check(self.dsst_scales >= 3 and self.dsst_scales % 2 == 1, "dsst_scales must be odd and >= 3")
+        check(self.dsst_step > 1.0 and 0.0 < self.dsst_lr <= 1.0 and self.dsst_model_area >= 64,
+              "need dsst_step > 1, 0 < dsst_lr <= 1 and dsst_model_area >= 64")
         check(self.scale_count in (3, 5), f"scale_count={self.scale_count}, expected 3 or 5")
         check(len(self.scale_penalties) == self.scale_count,
               f"scale_penalties needs {self.scale_count} values (one per scale), got {len(self.scale_penalties)}")

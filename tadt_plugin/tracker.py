@@ -13,7 +13,8 @@ correlation (one step, matching.pyramid_correlate) -> peak -> box, with the peak
 device-to-host transfer.  The robust pieces (off in `TadtParams()` = `plain`, on in `robust` = `default`)
 hook in after the peak: confidence.py scores it, redetection.py searches wider on low-confidence frames
 (one more backbone pass and transfer, on those frames only), template_update.py blends confident
-frames into the template.
+frames into the template.  With ``scale_estimator="dsst"`` (an option, off in every set) the size comes
+from a separate scale filter read at the new centre (scale_filter.py).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from .matching import WindowCache, interpolate_scale, locate, pyramid_correlate,
 from .params import TadtParams
 from .quantized import quantize_backbone
 from .redetection import search_wider
+from .scale_filter import ScaleFilter
 from .selection import Selection, select_channels
 from .template_update import TemplateModel, crop_cells, peak_cell
 from .timing import StageTimer
@@ -67,6 +69,7 @@ class TrackState:
     vy: float = 0.0
     timings: Dict[str, float] = field(default_factory=dict)
     qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
+    scale_filter: Optional[ScaleFilter] = None   # scale_estimator="dsst": the size comes from it
 
 
 class TadtTracker:
@@ -196,6 +199,10 @@ class TadtTracker:
                                 confidence=RelativeConfidence(p.conf_low, p.conf_rate),
                                 template_model=TemplateModel(template, p.template_lr, p.template_anchor),
                                 qnet=qnet)
+        if p.scale_estimator == "dsst":
+            self.state.scale_filter = ScaleFilter(frame, *self._target_in_frame(self.state), n_scales=p.dsst_scales,
+                                                  step=p.dsst_step, lr=p.dsst_lr, sigma_factor=p.dsst_sigma,
+                                                  lam=p.dsst_lambda, model_area=p.dsst_model_area)
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode, p.scale_count))
@@ -244,7 +251,8 @@ class TadtTracker:
         if not redetected:
             if st.template_model.enabled and not low and rel >= self.params.template_conf:
                 self._update_template(st, feats, row, col, k)   # before _update changes st.win
-            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None, k_size)
+            self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None, k_size,
+                         frame, learn_scale=not low and rel >= self.params.dsst_learn_conf)
         st.confidence.learn(raw_at, rel)
         if low:   # no trust in this frame's displacement: forget the velocity
             st.vx = st.vy = 0.0
@@ -283,15 +291,26 @@ class TadtTracker:
             st.template = st.template_model.update(sample)
 
     def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None,
-                k_size: Optional[float] = None) -> None:
+                k_size: Optional[float] = None, frame: Optional[torch.Tensor] = None,
+                learn_scale: bool = True) -> None:
         """centre += (peak - win/2) * k; size *= k; window side = round(side * k) (spec 5.6), then the
         safety rails: bounded size, centre kept on the image.  k_size: the size factor when it differs
-        from the chosen scale's k (scale_interp)."""
+        from the chosen scale's k (scale_interp).  With a scale filter (scale_estimator="dsst") the size
+        factor is the filter's, read at the new centre in ``frame``, and the filter learns the new size
+        when ``learn_scale``."""
         p = self.params
         st.cx += (pw - st.win / 2.0) * k
         st.cy += (ph - st.win / 2.0) * k
         scale_lr = p.scale_lr if scale_lr is None else scale_lr
-        k = k if k_size is None else k_size
+        samples = None
+        if st.scale_filter is not None and frame is not None:
+            self._move_to(st, st.cx, st.cy)
+            with self.timer("scale_filter"):
+                k_filter, samples = st.scale_filter.estimate(frame, *self._target_in_frame(st))
+            k_pyr = k if k_size is None else k_size   # blended in log-scale with the pyramid's (dsst_weight)
+            k = math.exp(p.dsst_weight * math.log(k_filter) + (1.0 - p.dsst_weight) * math.log(k_pyr))
+        elif k_size is not None:
+            k = k_size
         ks = 1.0 + scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
         st.w *= ks
         st.h *= ks
@@ -305,6 +324,14 @@ class TadtTracker:
         if not (math.isfinite(st.cx) and math.isfinite(st.cy)):
             st.cx, st.cy = W / 2.0, H / 2.0
         self._move_to(st, st.cx, st.cy)
+        if samples is not None and learn_scale:
+            with self.timer("scale_filter"):   # the samples at the new size are the same when it did not change
+                st.scale_filter.learn(frame, *self._target_in_frame(st), feats=samples if ks == 1.0 else None)
+
+    @staticmethod
+    def _target_in_frame(st: TrackState) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+        """((x, y) centre in 0-based pixel indices, (w, h)) of the target in the caller's frame."""
+        return (st.cx / st.s0 - 1.0, st.cy / st.s0 - 1.0), (st.w / st.s0, st.h / st.s0)
 
     @staticmethod
     def _move_to(st: TrackState, cx: float, cy: float) -> None:
