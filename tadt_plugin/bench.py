@@ -2,7 +2,7 @@
 
 Tracks real OTB-layout sequences (``../shared/data/sequences`` style folders, default: the 8 OTB dev
 sequences when found, else generated ones) and prints, per frame, the mean time of each stage
-(frame read and rescale, crop, backbone, selection, pyramid and correlation, upsampling and peak) and
+(frame read, upload, the rescaled window (crop), backbone, selection, pyramid and correlation, upsampling and peak) and
 the first-frame initialisation split (backbone, regression training, ranking, selection).  Two ratios
 come from the same run, because these machines are shared and noisy:
 
@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 DEV_SEQUENCES = ("Crossing", "Diving", "DragonBaby", "FaceOcc1", "Human3", "MotorRolling", "Skiing", "Toy")
-STAGES = ("read", "upload", "rescale", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak",
+STAGES = ("read", "upload", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak",
           "scale_filter")
 INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_quantize", "init_selection", "init_total")
 
@@ -307,8 +307,8 @@ def main(argv=None) -> int:
         other = parameter.load(args.compare_param).replace(device=args.device, num_threads=args.threads)
         configs.append((args.compare_param, other))
     if args.baseline:
-        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", lean_crop=False,
-                                                   correlation="conv", channels_last=False,
+        configs.append(("baseline", params.replace(prune_conv43=False, dtype="float32", whole_frame_rescale=True,
+                                                   correlation="conv", channels_last=False, prepack_backbone=False,
                                                    regression_backend="conv", reg_dtype="float32")))
     results = run_configs(configs, seqs, args.frames, args.peer_python)
     res = results["config"]

@@ -104,31 +104,77 @@ def crop_and_resize(frame: torch.Tensor, cx: float, cy: float, n: int, out: int)
     return F.interpolate(patch, size=(out, out), mode="bilinear", align_corners=False, antialias=False)
 
 
-def crop_from_original(frame: torch.Tensor, cx: float, cy: float, n: int, out: int, s0: float) -> torch.Tensor:
-    """Lean path (spec 7): the same window taken straight from the un-rescaled frame, skipping the
-    whole-frame rescale.  (cx, cy, n) are in rescaled coordinates.  Upscaling (s0 > 1): one bilinear
-    sampling of the original at the rescaled pixel centres.  Shrinking (s0 < 1): the window's footprint
-    is cropped from the original (border replicated) and resized with antialiasing.  Not bit-exact:
-    on real frames the window differs from the faithful path by ~0.5-1.5 grey levels on average."""
-    if s0 == 1.0:
-        return crop_and_resize(frame, cx, cy, n, out)
-    H, W = frame.shape[-2:]
-    start_y = math.floor(cy) - math.ceil(n / 2) + 1  # 1-based rescaled index of the first window row
-    start_x = math.floor(cx) - math.ceil(n / 2) + 1
-    if s0 < 1.0:
-        m = max(1, int(round(n / s0)))
-        oy = int(round((start_y - 0.5) / s0 + 0.5)) - 1  # 0-based original index of the first row
-        ox = int(round((start_x - 0.5) / s0 + 0.5)) - 1
-        rows = torch.arange(oy, oy + m, device=frame.device).clamp_(0, H - 1)
-        cols = torch.arange(ox, ox + m, device=frame.device).clamp_(0, W - 1)
-        patch = frame.index_select(1, rows).index_select(2, cols)[None]
-        return F.interpolate(patch, size=(out, out), mode="bilinear", align_corners=False, antialias=True)
-    # Rescaled 1-based pixel r has its centre at original 1-based coordinate (r - 0.5)/s0 + 0.5.
-    pos = (torch.arange(out, device=frame.device, dtype=frame.dtype) + 0.5) * (n / out) - 0.5
-    hr, wr = rescaled_size(H, W, s0)
-    ry = (start_y - 1 + pos).clamp(0, hr - 1)  # 0-based rescaled coordinates, border replicated
-    rx = (start_x - 1 + pos).clamp(0, wr - 1)
-    gy = ((ry + 0.5) / s0) / H * 2 - 1
-    gx = ((rx + 0.5) / s0) / W * 2 - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
-    return F.grid_sample(frame[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+class WindowSampler:
+    """The search window of the rescaled frame, i.e. ``crop_and_resize(rescale_frame(frame, out_hw), ...)``,
+    computed without rescaling the whole frame (one per sequence: the frame size and s0 are fixed).
+
+    The whole-frame resize is linear and separable, so the n x n rescaled pixels a window needs are
+    ``Ry @ block @ Rx^T``: the rows of the resize's weight matrices that the window's (clamped) rows and
+    columns select, times the block of the original frame under them.  The weight matrices are read
+    once from ``F.interpolate`` itself (the same bicubic antialiased resize applied to identity
+    matrices), so the result is the whole-frame path's up to float rounding; after the uint8 rounding
+    at most a tie flips one grey level on a few pixels (tests/test_geometry.py).  Per frame this reads
+    only the window's footprint instead of rescaling every pixel (Crossing, 240 x 360 -> 363 x 544, a
+    180 px window, one core: 4.7 -> 0.8 ms).  The products are dense over the window's footprint, ~30x
+    more multiply-adds than the resize's few taps but in a GEMM ~30x faster per multiply-add, so when the
+    footprint is most of a frame that shrinks (s0 < 1) the whole-frame resize is used instead: per crop,
+    whichever costs fewer weighted multiply-adds (``GEMM_ADVANTAGE``).
+    frame: 3 x H x W, uint8 or float, in the caller's resolution."""
+
+    GEMM_ADVANTAGE = 25.0   # measured: ~28 GMAC/s in the products, ~1 GMAC/s in F.interpolate (AVX-512, one core)
+
+    def __init__(self, in_hw: Tuple[int, int], out_hw: Tuple[int, int], device, whole_frame: bool = False) -> None:
+        self.in_hw, self.out_hw = tuple(in_hw), tuple(out_hw)
+        self.identity = self.in_hw == self.out_hw
+        self.whole_frame = whole_frame and not self.identity   # always the whole-frame path (the reference)
+        if not self.identity and not whole_frame:
+            self.ry, self.lo_y, self.hi_y = _resize_weights(self.in_hw[0], self.out_hw[0], device)
+            self.rx, self.lo_x, self.hi_x = _resize_weights(self.in_hw[1], self.out_hw[1], device)
+            (H, W), (hr, wr) = self.in_hw, self.out_hw
+            taps_y = max(h - l for l, h in zip(self.lo_y, self.hi_y))
+            taps_x = max(h - l for l, h in zip(self.lo_x, self.hi_x))
+            self.whole_macs = 3 * (hr * W * taps_y + hr * wr * taps_x)
+
+    def crop(self, frame: torch.Tensor, cx: float, cy: float, n: int, out: int) -> torch.Tensor:
+        """1 x 3 x out x out float window of side n (rescaled px) centred at (cx, cy) (1-based, rescaled
+        coordinates, border replicated), as crop_and_resize on the rescaled frame."""
+        hr, wr = self.out_hw
+        rows = crop_indices(cy, n, hr, frame.device)
+        cols = crop_indices(cx, n, wr, frame.device)
+        if self.whole_frame:
+            return crop_and_resize(rescale_frame(frame.float(), self.out_hw), cx, cy, n, out)
+        if self.identity:
+            patch = frame.index_select(1, rows).index_select(2, cols).float()[None]
+        else:
+            y0, y1 = _clamped_ends(cy, n, hr)
+            x0, x1 = _clamped_ends(cx, n, wr)
+            a, b = self.lo_y[y0], self.hi_y[y1]   # the original rows and columns under the window
+            c, d = self.lo_x[x0], self.hi_x[x1]
+            if 3 * n * (d - c) * (b - a + n) > self.GEMM_ADVANTAGE * self.whole_macs:
+                return crop_and_resize(rescale_frame(frame.float(), self.out_hw), cx, cy, n, out)
+            ry = self.ry[:, a:b].index_select(0, rows)                          # n x (b - a)
+            rx = self.rx[:, c:d].index_select(0, cols)                          # n x (d - c)
+            block = frame[:, a:b, c:d].float()
+            patch = (ry @ block @ rx.t()).round_().clamp_(0, 255)[None]          # as rescale_frame
+        if n == out:
+            return patch
+        return F.interpolate(patch, size=(out, out), mode="bilinear", align_corners=False, antialias=False)
+
+
+def _clamped_ends(center: float, n: int, limit: int) -> Tuple[int, int]:
+    """First and last index of crop_indices(center, n, limit), without building it."""
+    start = math.floor(center) - math.ceil(n / 2)
+    return min(max(start, 0), limit - 1), min(max(start + n - 1, 0), limit - 1)
+
+
+def _resize_weights(n_in: int, n_out: int, device) -> Tuple[torch.Tensor, list, list]:
+    """rescale_frame's weights along one axis: R (n_out x n_in) with resized = R @ x, read from
+    F.interpolate on an identity image resized along its rows only (the columns keep their size, where
+    the kernel is the identity), and per output index the first and one-past-last input index with a
+    non-zero weight.  (Not on an n x 1 image: torch 2.14's antialiased bicubic returns a constant there.)"""
+    eye = torch.eye(n_in, device=device, dtype=torch.float32)[None, None]
+    r = F.interpolate(eye, size=(n_out, n_in), mode="bicubic", align_corners=False, antialias=True)[0, 0]
+    nz = (r != 0).cpu()
+    lo = nz.int().argmax(dim=1)
+    hi = n_in - nz.flip(1).int().argmax(dim=1)
+    return r.contiguous(), lo.tolist(), hi.tolist()

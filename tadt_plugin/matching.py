@@ -33,17 +33,20 @@ def pyramid(x: torch.Tensor, step: int = 2, count: int = 3) -> torch.Tensor:
     """x: 1 x C x F x F -> count x C x F x F, level d = count//2 .. -count//2: resized to F + d*step,
     then centre-cropped (d > 0) or zero-padded (d < 0) back to F, with corner-aligned bilinear resizing
     (vl_nnbilinearsampler, spec 5.2).  count=3: [grown, x, shrunk] as the authors."""
+    return torch.cat(list(pyramid_levels(x, step, count)), dim=0)
+
+
+def pyramid_levels(x: torch.Tensor, step: int = 2, count: int = 3):
+    """The levels of :func:`pyramid`, one 1 x C x F x F map at a time (level 0 is x itself)."""
     Fh, Fw = x.shape[-2:]
     half = count // 2
-    out = []
     for d in range(half, -half - 1, -1):
         if d == 0:
-            out.append(x)
+            yield x
             continue
         h = abs(d) * step // 2
         r = F.interpolate(x, size=(Fh + d * step, Fw + d * step), mode="bilinear", align_corners=True)
-        out.append(r[:, :, h:h + Fh, h:h + Fw] if d > 0 else F.pad(r, (h, h, h, h)))
-    return torch.cat(out, dim=0)
+        yield r[:, :, h:h + Fh, h:h + Fw] if d > 0 else F.pad(r, (h, h, h, h))
 
 
 def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
@@ -66,13 +69,15 @@ def pyramid_correlate(x: torch.Tensor, template: torch.Tensor, step: int = 2,
     cells = x.permute(0, 2, 3, 1).reshape(fh * fw, c)  # a view when x is channels-last
     # cells x K: the product maps come out channels-last (K innermost), the layout the bilinear
     # resizing is fastest in and the shifted sum below reads without a gather
-    if gemm_dtype is not None and gemm_dtype != cells.dtype:
+    if gemm_dtype is not None:   # x may already be in it (the tracker keeps bfloat16 features so)
         products = (cells.to(gemm_dtype) @ per_offset.to(gemm_dtype).t()).float()
     else:
         products = cells @ per_offset.t()
     products = products.view(1, fh, fw, ht * wt).permute(0, 3, 1, 2)                 # 1 x K x F x F
-    levels = pyramid(products, step, count).contiguous(memory_format=torch.channels_last)  # S x K x F x F
-    return F.pad(_shift_sum(levels, ht, wt), (wt // 2, wt // 2, ht // 2, ht // 2))
+    # level by level: the shifted sum reads each level where it lies (no S x K x F x F copy of them all)
+    resp = [_shift_sum(level if level.stride(1) == 1 else level.contiguous(memory_format=torch.channels_last),
+                       ht, wt) for level in pyramid_levels(products, step, count)]
+    return F.pad(torch.cat(resp), (wt // 2, wt // 2, ht // 2, ht // 2))
 
 
 def correlate(maps: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
@@ -93,7 +98,7 @@ def _shift_sum(levels: torch.Tensor, ht: int, wt: int) -> torch.Tensor:
     s, k, fh, fw = levels.shape
     ho, wo = fh - ht + 1, fw - wt + 1
     sk, sc, sh, sw = levels.stride()
-    assert sc == 1, "levels must be channels-last"
+    assert sc == 1, "levels must be channels-last (maps innermost; a cropped view of such maps will do)"
     diag = levels.as_strided((s, ho, wo, ht, wt), (sk, sh, sw, sh + wt * sc, sw + sc))
     return diag.sum(dim=(3, 4)).reshape(s, 1, ho, wo)
 

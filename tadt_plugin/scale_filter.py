@@ -34,7 +34,7 @@ class ScaleFilter:
     def __init__(self, frame: torch.Tensor, centre: Tuple[float, float], size: Tuple[float, float],
                  n_scales: int = 33, step: float = 1.02, lr: float = 0.025, sigma_factor: float = 0.25,
                  lam: float = 0.01, model_area: float = 512.0, cell: int = 4) -> None:
-        """frame: 3 x H x W float; centre: (x, y) in 0-based pixel-index coordinates of that frame;
+        """frame: 3 x H x W (uint8 or float); centre: (x, y) in 0-based pixel-index coordinates of that frame;
         size: (w, h) of the target there."""
         if n_scales < 3 or n_scales % 2 == 0:
             raise ValueError(f"scale filter needs an odd number of scales >= 3, got {n_scales}")
@@ -69,7 +69,7 @@ class ScaleFilter:
         y0, y1 = math.floor(cy - h * big / 2) - 1, math.ceil(cy + h * big / 2) + 2
         cols = torch.arange(x0, x1, device=frame.device).clamp_(0, W - 1)
         rows = torch.arange(y0, y1, device=frame.device).clamp_(0, H - 1)
-        crop = frame.index_select(1, rows).index_select(2, cols)[None]
+        crop = frame.index_select(1, rows).index_select(2, cols)[None].float()   # frame: uint8 or float
         ch, cw = crop.shape[-2:]
         ry, rx = self.model_h / h, self.model_w / w
         if rx < 1.0 or ry < 1.0:   # shrink to about the model's pixel scale first (antialiased)

@@ -78,6 +78,35 @@ def test_crop_replicates_border_and_centres():
     assert patch[0, 0] == 0 and patch[1, 1] == 0 and patch[3, 3] == 22
 
 
+@pytest.mark.parametrize("s0", [1.0, 1.5091875, 2.0, 0.9, 0.37])
+def test_window_sampler_is_the_whole_frame_rescale_then_crop(s0):
+    """WindowSampler computes only the window's pixels of the rescaled frame; it must agree with
+    rescaling the whole frame and cropping (rescale_frame + crop_and_resize) up to the uint8 rounding of
+    a tie: at most one grey level, on a handful of pixels, and exactly on the whole-frame reference."""
+    rng = torch.Generator().manual_seed(5)
+    # a smooth picture with edges, like a photograph, not noise (noise would make ties likelier)
+    yy, xx = torch.meshgrid(torch.arange(240.0), torch.arange(360.0), indexing="ij")
+    img = 127 + 80 * torch.sin(xx / 13) * torch.cos(yy / 7) + 40 * (xx > 200) - 30 * (yy > 150)
+    frame = (img[None].repeat(3, 1, 1) + torch.rand(3, 240, 360, generator=rng) * 20).clamp(0, 255).round()
+    frame_u8 = frame.to(torch.uint8)
+    hw = geo.rescaled_size(240, 360, s0)
+    small = geo.rescale_frame(frame, hw)
+    sampler = geo.WindowSampler((240, 360), hw, "cpu")
+    whole = geo.WindowSampler((240, 360), hw, "cpu", whole_frame=True)
+    differ, total = 0, 0
+    for cx, cy, n, out in [(100, 100, 180, 180), (5, 3, 200, 180), (hw[1] - 2, hw[0] - 1, 150, 180),
+                           (hw[1] / 2, hw[0] / 2, 240, 180), (50.5, 60.2, 101, 324), (20, hw[0] - 5, 400, 180)]:
+        ref = geo.crop_and_resize(small, cx, cy, n, out)
+        got = sampler.crop(frame_u8, cx, cy, n, out)
+        assert got.shape == ref.shape == (1, 3, out, out) and got.dtype == torch.float32
+        d = (got - ref).abs()
+        assert float(d.max()) <= 1.0 + 1e-4, (cx, cy, n)
+        differ += int((d > 1e-3).sum())
+        total += d.numel()
+        assert torch.equal(whole.crop(frame_u8, cx, cy, n, out), ref)
+    assert differ <= 1e-3 * total
+
+
 @pytest.mark.parametrize("box,msg", [
     ((0, 0, 0, 10), "non-positive"), ((5, 5, -3, 10), "non-positive"),
     ((float("nan"), 1, 10, 10), "NaN"), ((1, 1, float("inf"), 10), "NaN or infinity"),

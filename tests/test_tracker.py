@@ -24,6 +24,29 @@ def run(tracker, frames, gt):
     return np.asarray(out)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_prepacked_backbone_gives_the_eager_outputs(tracker_factory, dtype):
+    """prepack (fused conv+ReLU on oneDNN-packed weights) changes the speed, not the features: the same
+    relu4_1 / relu4_3 as the eager layers, with the full and with a pruned conv4_3, on a window of the
+    tracker's size and on the wider re-detection one."""
+    t = tracker_factory(prepack_backbone=False)
+    net = t._build_net(dtype)
+    if not net.prepack(180):
+        pytest.skip("oneDNN's fused convolution is not available in this torch build")
+    eager = t._build_net(dtype)
+    assert not eager._packed
+    idx = torch.arange(7, 307)
+    w43, b43 = slice_conv43(net, idx, 32)
+    assert w43.is_contiguous(memory_format=torch.channels_last)  # the net's layout: no reorder per call
+    for side in (180, 324):
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side)) * 255
+        for args in ((), (w43, b43)):
+            got, want = net(x, *args), eager(x, *args)
+            for a, b in zip(got, want):
+                assert a.dtype == dtype and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-5)
+    assert tracker_factory().net._packed and not t.net._packed   # on by default, off when asked
+
+
 def test_backbone_shapes_and_pruning(tracker_factory):
     t = tracker_factory()
     x = torch.rand(1, 3, 180, 180) * 255
