@@ -174,7 +174,9 @@ class TadtTracker:
         cx, cy = x + w / 2.0, y + h / 2.0
         # First window: top-left floor(centre - S/2), so the crop centre is that + S/2 (spec 2.3).
         wx, wy = math.floor(cx - side / 2) + side / 2, math.floor(cy - side / 2) + side / 2
-        inp = sampler.crop(frame, wx, wy, side, side)
+        # the first window from the whole rescaled frame (the reference path, once a sequence): the
+        # selection and the template are then exactly those of the authors' order of operations
+        inp = geo.WindowSampler((H, W), hw, self.device, whole_frame=True).crop(frame, wx, wy, side, side)
         t1 = time.perf_counter()
         f41, f43 = self.init_net(inp)  # the net casts its input to its own dtype
         f41, f43 = f41[0].float(), f43[0].float()

@@ -85,6 +85,17 @@ def test_tracks_a_real_sequence(seq_root, tracker_factory):
     assert score["auc"] >= 0.6, score
 
 
+def test_windowed_rescale_tracks_like_the_whole_frame_rescale(seq_root, tracker_factory):
+    """Crossing is upscaled (s0 = 1.51): the default reads each window's pixels of the rescaled frame
+    through the resize's weights, whole_frame_rescale=True rescales every frame whole and crops, as the
+    authors; the boxes must agree (the windows differ at most by a rounding tie), and the fused,
+    prepacked backbone must not change them either."""
+    frames, gt = frames_of(seq_root, "Crossing", 25)
+    ref = run(tracker_factory(whole_frame_rescale=True, prepack_backbone=False), frames, gt)
+    got = run(tracker_factory(), frames, gt)
+    assert np.abs(ref - got).max() < 0.5, np.abs(ref - got).max()
+
+
 def test_tracks_the_generated_demo(tracker_factory):
     seq = SyntheticSequence(n_frames=40)
     res = run(tracker_factory(), list(seq), seq.ground_truth())
