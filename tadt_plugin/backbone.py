@@ -59,7 +59,13 @@ class VGG16Conv4(nn.Module):
             raise ValueError(f"unknown input_norm {input_norm!r}")
         self.register_buffer("mean", mean)
         self.register_buffer("inv_std", 1.0 / std)
-        self._packed: Dict[int, torch.Tensor] = {}   # id(conv weight) -> its oneDNN-packed copy (prepack)
+        # id(conv weight) -> (that weight, its oneDNN-packed copy); holding the weight keeps its id from
+        # being reused by another tensor while the entry exists (prepack)
+        self._packed: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _apply(self, fn, *args, **kwargs):
+        self._packed = {}   # .to(), .float(), ... replace the weights: packed copies would be stale
+        return super()._apply(fn, *args, **kwargs)
 
     # ------------------------------------------------------------------------------------------
     def prepack(self, side: int = 180) -> bool:
@@ -73,10 +79,8 @@ class VGG16Conv4(nn.Module):
         with torch.inference_mode():
             eager = self(probe)
             try:
-                sizes = {}
-                for conv, s in self._convs_with_sides(side):
-                    sizes[id(conv.weight)] = _pack(conv.weight, s)
-                self._packed = sizes
+                self._packed = {id(conv.weight): (conv.weight, _pack(conv.weight, s))
+                                for conv, s in self._convs_with_sides(side)}
                 fused = self(probe)
             except RuntimeError:
                 self._packed = {}
@@ -97,22 +101,21 @@ class VGG16Conv4(nn.Module):
             yield conv, s
 
     def _conv_relu(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        packed = self._packed.get(id(weight))
-        if packed is None and self._packed and weight.shape[0] != self.conv4_3.weight.shape[0]:
-            packed = self._pack_pruned(weight, x.shape[-1])
-        if packed is None:
+        if not self._packed:
             return F.relu(F.conv2d(x, weight, bias, padding=1))
+        entry = self._packed.get(id(weight))
+        packed = entry[1] if entry is not None and entry[0] is weight else self._pack_conv43(weight, x.shape[-1])
         return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
 
-    def _pack_pruned(self, weight: torch.Tensor, side: int) -> torch.Tensor:
-        """The sequence's pruned conv4_3 weight, packed once and kept while it is the one in use."""
-        old = getattr(self, "_pruned_id", None)
+    def _pack_conv43(self, weight: torch.Tensor, side: int) -> torch.Tensor:
+        """A conv4_3 weight the caller passes (the sequence's pruned one): packed on first use and kept
+        while it is the one in use (one at a time)."""
+        old = getattr(self, "_conv43_id", None)
         if old is not None:
             self._packed.pop(old, None)
-        self._pruned_ref = weight   # keeps id(weight) from being reused while it is cached
-        self._pruned_id = id(weight)
-        self._packed[id(weight)] = _pack(weight, side)
-        return self._packed[id(weight)]
+        self._conv43_id = id(weight)
+        self._packed[id(weight)] = (weight, _pack(weight, side))
+        return self._packed[id(weight)][1]
 
     def forward(self, rgb255: torch.Tensor, conv43_weight: Optional[torch.Tensor] = None,
                 conv43_bias: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -45,6 +45,9 @@ def test_prepacked_backbone_gives_the_eager_outputs(tracker_factory, dtype):
             for a, b in zip(got, want):
                 assert a.dtype == dtype and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-5)
     assert tracker_factory().net._packed and not t.net._packed   # on by default, off when asked
+    net.to(torch.float64)   # new weights: the packed copies would be stale, so the eager path returns
+    eager.to(torch.float64)
+    assert not net._packed and torch.equal(net(x.double())[1], eager(x.double())[1])
 
 
 def test_backbone_shapes_and_pruning(tracker_factory):
