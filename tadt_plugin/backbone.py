@@ -62,6 +62,7 @@ class VGG16Conv4(nn.Module):
         # id(conv weight) -> (that weight, its oneDNN-packed copy); holding the weight keeps its id from
         # being reused by another tensor while the entry exists (prepack)
         self._packed: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._conv43_id: Optional[int] = None   # the caller-passed conv4_3 weight packed last
 
     def _apply(self, fn, *args, **kwargs):
         self._packed = {}   # .to(), .float(), ... replace the weights: packed copies would be stale
@@ -101,8 +102,8 @@ class VGG16Conv4(nn.Module):
             yield conv, s
 
     def _conv_relu(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if not self._packed:
-            return F.relu(F.conv2d(x, weight, bias, padding=1))
+        if not self._packed:   # eager (also CUDA); in place, as torchvision's ReLU modules: a fresh output
+            return F.relu(F.conv2d(x, weight, bias, padding=1), inplace=True)
         entry = self._packed.get(id(weight))
         packed = entry[1] if entry is not None and entry[0] is weight else self._pack_conv43(weight, x.shape[-1])
         return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
@@ -110,9 +111,8 @@ class VGG16Conv4(nn.Module):
     def _pack_conv43(self, weight: torch.Tensor, side: int) -> torch.Tensor:
         """A conv4_3 weight the caller passes (the sequence's pruned one): packed on first use and kept
         while it is the one in use (one at a time)."""
-        old = getattr(self, "_conv43_id", None)
-        if old is not None:
-            self._packed.pop(old, None)
+        if self._conv43_id is not None:
+            self._packed.pop(self._conv43_id, None)
         self._conv43_id = id(weight)
         self._packed[id(weight)] = (weight, _pack(weight, side))
         return self._packed[id(weight)][1]
@@ -124,14 +124,11 @@ class VGG16Conv4(nn.Module):
         x = x.to(self.conv4_1.weight.dtype)
         if self.conv4_1.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # the layout the weights were put in
-        if not self._packed:
-            x = self.to_relu3_3(x)
-        else:   # the same layers, each conv with the ReLU after it fused in
-            for m in self.to_relu3_3:
-                if isinstance(m, nn.Conv2d):
-                    x = self._conv_relu(x, m.weight, m.bias)
-                elif isinstance(m, nn.MaxPool2d):
-                    x = m(x)
+        for m in self.to_relu3_3:   # each conv with the ReLU after it (fused when packed), the pools
+            if isinstance(m, nn.Conv2d):
+                x = self._conv_relu(x, m.weight, m.bias)
+            elif isinstance(m, nn.MaxPool2d):
+                x = m(x)
         r41 = self._conv_relu(x, self.conv4_1.weight, self.conv4_1.bias)
         r42 = self._conv_relu(r41, self.conv4_2.weight, self.conv4_2.bias)
         if conv43_weight is None:

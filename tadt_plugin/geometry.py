@@ -88,8 +88,13 @@ def rescale_frame(frame: torch.Tensor, out_hw: Tuple[int, int]) -> torch.Tensor:
 def crop_indices(center: float, n: int, limit: int, device) -> torch.Tensor:
     """0-based indices of a length-n crop centred at a 1-based coordinate, clamped (spec 2.3):
     1-based rows floor(c) + (1..n) - ceil(n/2)."""
-    start = math.floor(center) - math.ceil(n / 2)  # 0-based index of the first row
+    start = _crop_start(center, n)
     return torch.arange(start, start + n, device=device).clamp_(0, limit - 1)
+
+
+def _crop_start(center: float, n: int) -> int:
+    """0-based index of the first row of a length-n crop centred at a 1-based coordinate (spec 2.3)."""
+    return math.floor(center) - math.ceil(n / 2)
 
 
 def crop_and_resize(frame: torch.Tensor, cx: float, cy: float, n: int, out: int) -> torch.Tensor:
@@ -138,11 +143,11 @@ class WindowSampler:
     def crop(self, frame: torch.Tensor, cx: float, cy: float, n: int, out: int) -> torch.Tensor:
         """1 x 3 x out x out float window of side n (rescaled px) centred at (cx, cy) (1-based, rescaled
         coordinates, border replicated), as crop_and_resize on the rescaled frame."""
+        if self.whole_frame:
+            return self.crop_whole_frame(frame, cx, cy, n, out)
         hr, wr = self.out_hw
         rows = crop_indices(cy, n, hr, frame.device)
         cols = crop_indices(cx, n, wr, frame.device)
-        if self.whole_frame:
-            return crop_and_resize(rescale_frame(frame.float(), self.out_hw), cx, cy, n, out)
         if self.identity:
             patch = frame.index_select(1, rows).index_select(2, cols).float()[None]
         else:
@@ -151,7 +156,7 @@ class WindowSampler:
             a, b = self.lo_y[y0], self.hi_y[y1]   # the original rows and columns under the window
             c, d = self.lo_x[x0], self.hi_x[x1]
             if 3 * n * (d - c) * (b - a + n) > self.GEMM_ADVANTAGE * self.whole_macs:
-                return crop_and_resize(rescale_frame(frame.float(), self.out_hw), cx, cy, n, out)
+                return self.crop_whole_frame(frame, cx, cy, n, out)
             ry = self.ry[:, a:b].index_select(0, rows)                          # n x (b - a)
             rx = self.rx[:, c:d].index_select(0, cols)                          # n x (d - c)
             block = frame[:, a:b, c:d].float()
@@ -160,10 +165,14 @@ class WindowSampler:
             return patch
         return F.interpolate(patch, size=(out, out), mode="bilinear", align_corners=False, antialias=False)
 
+    def crop_whole_frame(self, frame: torch.Tensor, cx: float, cy: float, n: int, out: int) -> torch.Tensor:
+        """The same window the reference way: the whole frame rescaled (rescale_frame), then cropped."""
+        return crop_and_resize(rescale_frame(frame.float(), self.out_hw), cx, cy, n, out)
+
 
 def _clamped_ends(center: float, n: int, limit: int) -> Tuple[int, int]:
     """First and last index of crop_indices(center, n, limit), without building it."""
-    start = math.floor(center) - math.ceil(n / 2)
+    start = _crop_start(center, n)
     return min(max(start, 0), limit - 1), min(max(start + n - 1, 0), limit - 1)
 
 

@@ -43,7 +43,7 @@ def search_wider(frame: torch.Tensor, cx: float, cy: float, win: int, side: int,
     side2 = wider_side(side, factor)
     win2 = max(int(round(win * side2 / side)), 8)
     feats = features(crop(frame, cx, cy, win2, side2))
-    resp = correlate(feats.float(), template)                               # 1 x 1 x F2 x F2, current scale
+    resp = correlate(feats.float(), template)                       # 1 x 1 x F2 x F2, current scale
     one = torch.ones(1, device=resp.device, dtype=torch.float32)
     c = resp.shape[-1] // 2
     here = resp[0, 0, c - 1:c + 2, c - 1:c + 2].amax()

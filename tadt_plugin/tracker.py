@@ -176,7 +176,7 @@ class TadtTracker:
         wx, wy = math.floor(cx - side / 2) + side / 2, math.floor(cy - side / 2) + side / 2
         # the first window from the whole rescaled frame (the reference path, once a sequence): the
         # selection and the template are then exactly those of the authors' order of operations
-        inp = geo.WindowSampler((H, W), hw, self.device, whole_frame=True).crop(frame, wx, wy, side, side)
+        inp = sampler.crop_whole_frame(frame, wx, wy, side, side)
         t1 = time.perf_counter()
         f41, f43 = self.init_net(inp)  # the net casts its input to its own dtype
         f41, f43 = f41[0].float(), f43[0].float()
