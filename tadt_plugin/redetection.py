@@ -4,8 +4,9 @@ TADT searches a window of 3x the target's size (spec 2.3) with a Hann motion pri
 further, or that the tracker lost to a neighbour, is outside what it ever looks at again.  On frames
 whose confidence is low (confidence.py) the robust parameter set runs one extra backbone pass over a
 window ``factor`` times wider at the same pixel scale (the features' cell size, and so the template,
-stay valid), correlates it with the template at the current scale only, and weighs it with a weaker
-Hann window.  The caller accepts the candidate only when it clearly beats both the frame's own score
+stay valid), correlates it with the template at the current scale only (the per-frame path's own
+correlation, passed in by the tracker, so that the candidate's score and the frame's are computed
+alike), and weighs it with a weaker Hann window.  The caller accepts the candidate only when it clearly beats both the frame's own score
 and the score at the current position in the same wider pass (so that the two crops' different
 context cannot tip the balance), and is itself a confident score (the
 "global search when the score drops" of long-term Siamese trackers such as DaSiamRPN and SiamRPN++ LT,
@@ -19,7 +20,7 @@ from typing import Callable
 import torch
 
 from .backbone import STRIDE
-from .matching import correlate, locate
+from .matching import locate
 
 
 @dataclass
@@ -38,12 +39,16 @@ def wider_side(side: int, factor: float) -> int:
 def search_wider(frame: torch.Tensor, cx: float, cy: float, win: int, side: int, factor: float,
                  crop: Callable[[torch.Tensor, float, float, int, int], torch.Tensor],
                  features: Callable[[torch.Tensor], torch.Tensor], template: torch.Tensor,
-                 window: Callable[[int], torch.Tensor], window_weight: float) -> Candidate:
-    """One pass over a window ``factor`` times wider than ``win`` (rescaled px) centred on (cx, cy)."""
+                 window: Callable[[int], torch.Tensor], window_weight: float,
+                 correlate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Candidate:
+    """One pass over a window ``factor`` times wider than ``win`` (rescaled px) centred on (cx, cy).
+    correlate(features, template) -> 1 x 1 x F2 x F2 float32 response (the tracker's correlation at one
+    scale: for the default's bfloat16 features a bfloat16 GEMM, ~1 ms here, where a float32 conv2d of the
+    same response took ~50 ms and was half of a re-detection's cost)."""
     side2 = wider_side(side, factor)
     win2 = max(int(round(win * side2 / side)), 8)
     feats = features(crop(frame, cx, cy, win2, side2))
-    resp = correlate(feats.float(), template)                       # 1 x 1 x F2 x F2, current scale
+    resp = correlate(feats, template).float()                       # 1 x 1 x F2 x F2, current scale
     one = torch.ones(1, device=resp.device, dtype=torch.float32)
     c = resp.shape[-1] // 2
     here = resp[0, 0, c - 1:c + 2, c - 1:c + 2].amax()

@@ -281,7 +281,8 @@ class TadtTracker:
         self.redetect_passes += 1   # its crop and backbone time count in those stages (tadt bench)
         cand = search_wider(frame, st.cx, st.cy, st.win, st.side, p.redetect_factor, self._crop,
                             lambda x: self._features(x, st), st.template_model.current(),
-                            lambda n: self.windows.get(n, self.device), p.redetect_window_weight)
+                            lambda n: self.windows.get(n, self.device), p.redetect_window_weight,
+                            lambda f, t: pyramid_correlate(f, t, p.scale_step_cells, p.correlation, 1, self.gemm_dtype))
         cand_rel = st.confidence.score(cand.raw)
         if cand.raw > p.redetect_accept * max(raw_at, cand.raw_here, 0.0) and not st.confidence.is_low(cand_rel):
             self._move_to(st, cand.cx, cand.cy)

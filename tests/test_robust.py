@@ -15,7 +15,8 @@ import torch
 from tadt_plugin import metrics
 from tadt_plugin.confidence import RelativeConfidence
 from tadt_plugin.parameter import load
-from tadt_plugin.redetection import wider_side
+from tadt_plugin.matching import correlate, hann2d, pyramid_correlate
+from tadt_plugin.redetection import search_wider, wider_side
 from tadt_plugin.sequences import open_source, read_frame
 from tadt_plugin.synthetic import CrossingSequence
 from tadt_plugin.template_update import TemplateModel, crop_cells, peak_cell
@@ -67,6 +68,27 @@ def test_template_model_keeps_the_anchor_and_skips_edge_samples():
     assert crop_cells(feats, 0, 5, 3, 3) is None and crop_cells(feats, 5, 9, 3, 3) is None
     assert peak_cell(89.5, 180, 45) == 22 and peak_cell(0, 180, 45) == 0   # 4 px per cell
     assert wider_side(180, 1.8) == 324 and wider_side(180, 1.8) % 4 == 0
+
+
+def test_redetection_with_the_trackers_gemm_correlation_finds_what_conv2d_finds():
+    """search_wider correlates with the tracker's own correlation (one scale of pyramid_correlate, a
+    bfloat16 GEMM for the default); the candidate it picks is the one the float32 conv2d reference picks."""
+    g = torch.Generator().manual_seed(0)
+    side, win, factor = 64, 64, 2.0
+    side2 = wider_side(side, factor)
+    feats = torch.rand(1, 24, side2 // 4, side2 // 4, generator=g)
+    template = feats[0, :, 8:15, 26:31].clone()       # the target sits up and right of the centre
+    feats_bf16 = feats.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    crop = lambda frame, cx, cy, n, out: torch.zeros(1, 3, out, out)   # the features stand for the pass
+    found = {}
+    for name, corr, f in (("conv", correlate, feats),
+                          ("gemm", lambda x, t: pyramid_correlate(x, t, 2, "gemm", 1, torch.bfloat16), feats_bf16)):
+        found[name] = search_wider(None, 100.0, 100.0, win, side, factor, crop, lambda x, f=f: f, template,
+                                   lambda n: hann2d(n, "cpu"), 0.0, corr)
+    a, b = found["conv"], found["gemm"]
+    assert (a.cx, a.cy) == (b.cx, b.cy)
+    assert a.cx > 100 and a.cy < 100                  # it found the target where it is
+    assert b.raw == pytest.approx(a.raw, rel=0.02) and b.raw_here == pytest.approx(a.raw_here, rel=0.02)
 
 
 def run_crossing(tracker, seq):
