@@ -19,7 +19,7 @@ from . import plain
 
 PIECES = dict(
     conf_low=0.35, conf_rate=0.05,                                      # confidence
-    redetect_factor=1.8, redetect_window_weight=0.5, redetect_accept=1.2,  # re-detection
+    redetect_factor=2.2, redetect_window_weight=0.5, redetect_accept=1.2,  # re-detection (2.2: README "Robustness")
     template_lr=0.01, template_conf=0.8, template_anchor=0.5,          # template update
     low_conf_scale_lr=0.5,                                             # damped scale on low confidence
 )
