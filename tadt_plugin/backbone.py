@@ -19,7 +19,7 @@ rounding keeps the eager path); VGG16 to conv4_3 on a 180 x 180 window,
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -118,22 +118,32 @@ class VGG16Conv4(nn.Module):
         return self._packed[id(weight)][1]
 
     def forward(self, rgb255: torch.Tensor, conv43_weight: Optional[torch.Tensor] = None,
-                conv43_bias: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        """rgb255: N x 3 x H x W float in 0..255.  Returns (relu4_1, relu4_3), each N x C x H/4 x W/4."""
+                conv43_bias: Optional[torch.Tensor] = None,
+                taps: Optional[List[torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """rgb255: N x 3 x H x W float in 0..255.  Returns (relu4_1, relu4_3), each N x C x H/4 x W/4.
+        With a ``taps`` list, every intermediate map is appended to it in order: the normalised input,
+        then each conv + ReLU output and each pool output (what int8 calibration observes)."""
         x = (rgb255 - self.mean) * self.inv_std
         x = x.to(self.conv4_1.weight.dtype)
         if self.conv4_1.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # the layout the weights were put in
+        tap = taps.append if taps is not None else (lambda t: None)
+        tap(x)
         for m in self.to_relu3_3:   # each conv with the ReLU after it (fused when packed), the pools
             if isinstance(m, nn.Conv2d):
                 x = self._conv_relu(x, m.weight, m.bias)
+                tap(x)
             elif isinstance(m, nn.MaxPool2d):
                 x = m(x)
+                tap(x)
         r41 = self._conv_relu(x, self.conv4_1.weight, self.conv4_1.bias)
         r42 = self._conv_relu(r41, self.conv4_2.weight, self.conv4_2.bias)
         if conv43_weight is None:
             conv43_weight, conv43_bias = self.conv4_3.weight, self.conv4_3.bias
-        return r41, self._conv_relu(r42, conv43_weight, conv43_bias)
+        r43 = self._conv_relu(r42, conv43_weight, conv43_bias)
+        for t in (r41, r42, r43):
+            tap(t)
+        return r41, r43
 
 
 def _fused_available(weight: torch.Tensor) -> bool:

@@ -34,7 +34,7 @@ from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, interpolate_scale, locate, pyramid_correlate, scale_factors
 from .params import TadtParams
-from .quantized import quantize_backbone
+from .quantized import calibrate_trunk, quantize_backbone
 from .redetection import search_wider
 from .scale_filter import ScaleFilter
 from .selection import Selection, select_channels
@@ -178,9 +178,14 @@ class TadtTracker:
         # selection and the template are then exactly those of the authors' order of operations
         inp = sampler.crop_whole_frame(frame, wx, wy, side, side)
         t1 = time.perf_counter()
-        f41, f43 = self.init_net(inp)  # the net casts its input to its own dtype
+        taps = [] if self.int8 else None   # int8: this forward's maps calibrate the quantized copy
+        f41, f43 = self.init_net(inp, taps=taps)  # the net casts its input to its own dtype
         f41, f43 = f41[0].float(), f43[0].float()
         t2 = time.perf_counter()
+        # int8: observe the maps now, so that only relu4_2's is kept through the selection
+        trunk = calibrate_trunk(self.net, taps=[taps]) if self.int8 else None
+        del taps
+        t2b = time.perf_counter()
 
         ht, wt = geo.template_size(h, w, feat, side)
         with torch.inference_mode(False):
@@ -195,8 +200,8 @@ class TadtTracker:
         qnet = None
         if self.int8:   # quantized per sequence: its activation ranges come from this first window
             qw, qb = (w43, b43) if w43 is not None else (self.net.conv4_3.weight, self.net.conv4_3.bias)
-            qnet = quantize_backbone(self.net, qw, qb, [inp])
-        t_q = time.perf_counter() - t_q
+            qnet = quantize_backbone(self.net, qw, qb, trunk=trunk)
+        t_q = time.perf_counter() - t_q + (t2b - t2)
         combined = torch.cat([f43.index_select(0, sel.idx43), f41.index_select(0, sel.idx41) * sel.w41])
         c = feat // 2  # centre cell, round(F/2) 1-based (spec 3)
         template = combined[:, c - ht // 2: c + ht // 2 + 1, c - wt // 2: c + wt // 2 + 1].contiguous()

@@ -36,8 +36,82 @@ def test_quantized_backbone_keeps_the_float_features(seq_root, tracker_factory):
         assert float((a - b).norm() / a.norm()) < 0.15
         top = set(a.mean((2, 3))[0].topk(20).indices.tolist())
         assert len(top & set(b.mean((2, 3))[0].topk(20).indices.tolist())) >= 16
-    quantized_convs = [m for m in q.modules() if type(m).__module__.startswith("torch.ao.nn.intrinsic.quantized")]
-    assert len(quantized_convs) == 10   # conv1_1 .. conv4_3, each fused with its ReLU
+    assert q.quantized_convs == 10   # conv1_1 .. conv4_3, each fused with its ReLU
+
+
+def _fx_quantized(net, w43, b43, calibration):
+    """The reference: the same trunk quantized by torch.ao.quantization's FX graph mode, x86 qconfig."""
+    import copy
+    import warnings
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    from tadt_plugin.quantized import quantization_engine
+
+    class Trunk(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = copy.deepcopy(net.to_relu3_3)
+            self.conv4_1, self.relu4_1 = copy.deepcopy(net.conv4_1), torch.nn.ReLU()
+            self.conv4_2, self.relu4_2 = copy.deepcopy(net.conv4_2), torch.nn.ReLU()
+            self.conv4_3, self.relu4_3 = torch.nn.Conv2d(w43.shape[1], w43.shape[0], 3, padding=1), torch.nn.ReLU()
+            with torch.no_grad():
+                self.conv4_3.weight.copy_(w43)
+                self.conv4_3.bias.copy_(b43)
+
+        def forward(self, x):
+            r41 = self.relu4_1(self.conv4_1(self.body(x)))
+            return r41, self.relu4_3(self.conv4_3(self.relu4_2(self.conv4_2(r41))))
+
+    engine = quantization_engine()
+    torch.backends.quantized.engine = engine
+    inputs = [(x - net.mean) * net.inv_std for x in calibration]
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(Trunk().eval(), get_default_qconfig_mapping(engine), example_inputs=(inputs[0],))
+        for x in inputs:
+            prepared(x.clone())
+        q = convert_fx(prepared)
+    return lambda rgb: q((rgb - net.mean) * net.inv_std)
+
+
+def test_quantized_backbone_is_what_fx_quantization_gives(seq_root, tracker_factory):
+    """The hand-assembled int8 backbone (cached packed weights, no FX tracing per sequence) is PyTorch's
+    FX post-training quantization with the x86 qconfig, bit for bit: same observers (a pool sharing its
+    input's), same weight quantization, same kernels; calibrated on two real frames, run on a third at
+    another window size.  Built twice, the second time from the packed-weight cache, and again after a
+    weight is edited in place."""
+    s = open_source(seq_root / "Toy")
+    net = tracker_factory(dtype="float32").net
+    w43, b43 = slice_conv43(net, torch.arange(5, 512, 2), 32)
+    calibration = [_window(read_frame(s.frames[i])) for i in (0, 10)]
+    x = torch.cat([_window(read_frame(s.frames[20]), 164), _window(read_frame(s.frames[21]), 164)])
+    want = _fx_quantized(net, w43, b43, calibration)(x)
+    for _ in range(2):
+        got = quantize_backbone(net, w43, b43, calibration)(x)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    with torch.no_grad():   # weights edited in place: the cached packed copy must not be reused
+        net.conv4_2.weight.mul_(0.5)
+    want = _fx_quantized(net, w43, b43, calibration)(x)
+    got = quantize_backbone(net, w43, b43, calibration)(x)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+def test_first_frame_maps_calibrate_like_a_separate_forward(seq_root, tracker_factory):
+    """The tracker calibrates int8 on the maps its first-frame forward already computed (the net's taps:
+    channels-last, fused convolutions where oneDNN has them): the same quantization parameters as the
+    separate, eager observed forward of that window."""
+    net = tracker_factory(dtype="int8").net
+    w43, b43 = slice_conv43(net, torch.arange(0, 512, 3), 32)
+    window = _window(read_frame(open_source(seq_root / "Crossing").frames[0]))
+    taps = []
+    with torch.inference_mode():
+        net(window, taps=taps)
+    assert len(taps) == 13   # the input, 10 conv + ReLU maps, pool1 and pool2 (no pool3)
+    by_taps = quantize_backbone(net, w43, b43, taps=[taps])
+    by_forward = quantize_backbone(net, w43, b43, [window])
+    assert by_taps.input_qparams == by_forward.input_qparams
+    assert [layer[2:] for layer in by_taps.layers + by_taps.conv4 if layer[0] == "conv"] == \
+        [layer[2:] for layer in by_forward.layers + by_forward.conv4 if layer[0] == "conv"]
 
 
 def test_int8_tracker_tracks_a_real_sequence_like_float32(seq_root, tracker_factory):

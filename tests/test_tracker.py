@@ -32,7 +32,7 @@ def test_prepacked_backbone_gives_the_eager_outputs(tracker_factory, dtype):
     t = tracker_factory(prepack_backbone=False)
     net = t._build_net(dtype)
     if not net.prepack(180):
-        pytest.skip("oneDNN's fused convolution is not available in this torch build")
+        pytest.skip(f"oneDNN's fused convolution is not available for {dtype} in this torch build on this CPU")
     eager = t._build_net(dtype)
     assert not eager._packed
     idx = torch.arange(7, 307)
