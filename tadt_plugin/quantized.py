@@ -35,8 +35,8 @@ import torch.nn.functional as F
 
 from .backbone import VGG16Conv4
 
-# id(weight) -> (weakref to it, its _version, its packed int8 copy): see _packed_conv
-_PACKED: Dict[int, Tuple[weakref.ref, int, object]] = {}
+# id(weight) -> (weakref to it, its version / storage / dtype, its packed int8 copy): see _packed_conv
+_PACKED: Dict[int, Tuple[weakref.ref, tuple, object]] = {}
 _PACKED_LOCK = threading.Lock()
 
 
@@ -79,17 +79,21 @@ def _pack_conv(weight: torch.Tensor, bias: torch.Tensor):
 
 
 def _packed_conv(weight: torch.Tensor, bias: torch.Tensor):
-    """:func:`_pack_conv` of a backbone weight, made once per process (per weight tensor and version)."""
+    """:func:`_pack_conv` of a backbone weight, made once per process (per weight tensor, its version,
+    storage and dtype, and the bias's)."""
     key = id(weight)
+    # Module.to() / .float() swap a parameter's storage in place without a version bump: the storage
+    # pointer and dtype are part of what must match, besides the version in-place edits bump
+    state = (weight._version, weight.data_ptr(), weight.dtype, bias._version, bias.data_ptr())
     with _PACKED_LOCK:
         entry = _PACKED.get(key)
-        if entry is not None and entry[0]() is weight and entry[1] == weight._version:
+        if entry is not None and entry[0]() is weight and entry[1] == state:
             return entry[2]
     packed = _pack_conv(weight, bias)
     with _PACKED_LOCK:
         for k in [k for k, e in _PACKED.items() if e[0]() is None]:   # weights since freed
             del _PACKED[k]
-        _PACKED[key] = (weakref.ref(weight), weight._version, packed)
+        _PACKED[key] = (weakref.ref(weight), state, packed)
     return packed
 
 

@@ -79,7 +79,8 @@ def test_quantized_backbone_is_what_fx_quantization_gives(seq_root, tracker_fact
     FX post-training quantization with the x86 qconfig, bit for bit: same observers (a pool sharing its
     input's), same weight quantization, same kernels; calibrated on two real frames, run on a third at
     another window size.  Built twice, the second time from the packed-weight cache, and again after a
-    weight is edited in place."""
+    weight is edited in place and after the net is cast to bfloat16 and back (which keeps the parameter
+    objects)."""
     s = open_source(seq_root / "Toy")
     net = tracker_factory(dtype="float32").net
     w43, b43 = slice_conv43(net, torch.arange(5, 512, 2), 32)
@@ -91,6 +92,10 @@ def test_quantized_backbone_is_what_fx_quantization_gives(seq_root, tracker_fact
         assert all(torch.equal(a, b) for a, b in zip(got, want))
     with torch.no_grad():   # weights edited in place: the cached packed copy must not be reused
         net.conv4_2.weight.mul_(0.5)
+    want = _fx_quantized(net, w43, b43, calibration)(x)
+    got = quantize_backbone(net, w43, b43, calibration)(x)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    net.to(torch.bfloat16).float()   # same Parameter objects and versions, new (rounded) storage
     want = _fx_quantized(net, w43, b43, calibration)(x)
     got = quantize_backbone(net, w43, b43, calibration)(x)
     assert all(torch.equal(a, b) for a, b in zip(got, want))
