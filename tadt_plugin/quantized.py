@@ -12,11 +12,11 @@ selection and the template) stays float32, as for bfloat16.
 Why not FX itself: its prepare / convert re-trace, re-observe and re-pack all ten convolutions for
 every sequence, though only conv4_3 (pruned per sequence) and the activation ranges change.  Here the
 packed int8 weights of conv1_1 .. conv4_2 are made once per process (:func:`_packed_conv`, keyed by the
-weight tensor and its version, so replaced or edited weights are packed again), the observers read the
-maps of the first frame's own float32 forward (``VGG16Conv4.forward``'s ``taps``) instead of running
-a second one, and a sequence costs the observers plus its conv4_3.  ``tadt bench --device cpu
---frames 40`` on a 2-core AVX2-only AMD EPYC, 8 sequences: quantization 0.71 -> 0.26 s of the first
-frame (1.65 -> 1.19 s in all), the same per-frame features, FPS and AUC.
+weight tensor, its version, storage and dtype, so replaced, cast or edited weights are packed again),
+the observers read the maps of the first frame's own float32 forward (``VGG16Conv4.forward``'s
+``taps``) instead of running a second one, and a sequence costs the observers plus its conv4_3.
+``tadt bench --device cpu --frames 40`` on a 2-core AVX2-only AMD EPYC, 8 sequences: quantization
+0.71 -> 0.26 s of the first frame (1.65 -> 1.19 s in all), the same per-frame features, FPS and AUC.
 
 Built once per :meth:`TadtTracker.initialize` (after the selection, because the pruned conv4_3 is part
 of it); CPU only: there is no int8 path on CUDA.
@@ -133,19 +133,22 @@ class QuantizedBackbone(nn.Module):
         return r41.dequantize(), r43.dequantize()
 
 
+def _trunk_layers(net: VGG16Conv4) -> List[nn.Module]:
+    """conv1_1 .. conv4_2 and the pools between them, in order (the ReLUs go with their convolutions):
+    the order every map list here follows."""
+    return [m for m in net.to_relu3_3 if isinstance(m, (nn.Conv2d, nn.MaxPool2d))] + [net.conv4_1, net.conv4_2]
+
+
 def observed_forward(net: VGG16Conv4, rgb255: torch.Tensor) -> List[torch.Tensor]:
     """The float32 maps int8 calibration observes (``VGG16Conv4.forward``'s taps up to relu4_2) of one
     input, from an eager float32 forward: what FX's calibration pass runs (conv4_3 is the caller's)."""
     x = (rgb255.float().cpu() - net.mean.float().cpu()) * net.inv_std.float().cpu()
     taps = [x]
-    convs = [m for m in net.to_relu3_3] + [net.conv4_1, net.conv4_2]
-    for m in convs:
+    for m in _trunk_layers(net):
         if isinstance(m, nn.MaxPool2d):
             x = m(x)
-        elif isinstance(m, nn.Conv2d):
-            x = F.relu(F.conv2d(x, m.weight.float().cpu(), m.bias.float().cpu(), padding=1))
         else:
-            continue   # the ReLU modules: applied with their convolution
+            x = F.relu(F.conv2d(x, m.weight.float().cpu(), m.bias.float().cpu(), padding=1))
         taps.append(x)
     return taps
 
@@ -169,9 +172,8 @@ def calibrate_trunk(net: VGG16Conv4, calibration: Sequence[torch.Tensor] = (),
     one thread per observer (no faster)."""
     torch.backends.quantized.engine = quantization_engine()
     new_observer = _observers()[0]
-    kinds = ["input"] + ["pool" if isinstance(m, nn.MaxPool2d) else "conv"
-                         for m in net.to_relu3_3 if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
-    kinds += ["conv", "conv"]   # conv4_1, conv4_2
+    layers = _trunk_layers(net)
+    kinds = ["input"] + ["pool" if isinstance(m, nn.MaxPool2d) else "conv" for m in layers]
     with torch.inference_mode(False), torch.no_grad():
         all_taps = [list(t) for t in taps] + [observed_forward(net, x) for x in calibration]
         if not all_taps:
@@ -191,10 +193,8 @@ def calibrate_trunk(net: VGG16Conv4, calibration: Sequence[torch.Tensor] = (),
                 observer(x.float())
             scale, zero_point = observer.calculate_qparams()
             qparams.append((float(scale), int(zero_point)))
-        convs = [(m.weight, m.bias) for m in net.to_relu3_3 if isinstance(m, nn.Conv2d)]
-        convs += [(net.conv4_1.weight, net.conv4_1.bias), (net.conv4_2.weight, net.conv4_2.bias)]
         return TrunkCalibration(qparams=qparams,
-                                packed=[_packed_conv(w, b) for w, b in convs],
+                                packed=[_packed_conv(m.weight, m.bias) for m in layers if isinstance(m, nn.Conv2d)],
                                 relu4_2=[maps[len(kinds) - 1].detach().float() for maps in all_taps])
 
 
@@ -215,11 +215,10 @@ def quantize_backbone(net: VGG16Conv4, w43: torch.Tensor, b43: torch.Tensor,
         qparams = trunk.qparams + [(float(scale), int(zero_point))]
         packed = trunk.packed + [_pack_conv(w43, b43)]   # conv4_3 is the sequence's own
     layers, k = [], 0
-    for m in net.to_relu3_3:
+    for m in _trunk_layers(net) + [None]:   # None: conv4_3, the sequence's own
         if isinstance(m, nn.MaxPool2d):
             layers.append(("pool", m))
-        elif isinstance(m, nn.Conv2d):
+        else:
             layers.append(("conv", packed[k], *qparams[k + 1]))
             k += 1
-    conv4 = [("conv", packed[i], *qparams[i + 1]) for i in range(k, k + 3)]
-    return QuantizedBackbone(net.mean, net.inv_std, qparams[0], layers, conv4).eval()
+    return QuantizedBackbone(net.mean, net.inv_std, qparams[0], layers[:-3], layers[-3:]).eval()
