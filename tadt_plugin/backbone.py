@@ -26,6 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from .derived import DerivedCache
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STRIDE = 4
@@ -59,37 +61,42 @@ class VGG16Conv4(nn.Module):
             raise ValueError(f"unknown input_norm {input_norm!r}")
         self.register_buffer("mean", mean)
         self.register_buffer("inv_std", 1.0 / std)
-        # id(conv weight) -> (that weight, its oneDNN-packed copy); holding the weight keeps its id from
-        # being reused by another tensor while the entry exists (prepack)
-        self._packed: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
-        self._conv43_id: Optional[int] = None   # the caller-passed conv4_3 weight packed last
+        # the oneDNN-packed weights the fused path runs on (prepack), each kept while its weight is unchanged
+        self._packs = DerivedCache()
+        self._fused = False
 
     def _apply(self, fn, *args, **kwargs):
-        self._packed = {}   # .to(), .float(), ... replace the weights: packed copies would be stale
+        self._fused = False   # .to(), .float(), ... replace the weights: the fused path was checked for the old
         return super()._apply(fn, *args, **kwargs)
+
+    @property
+    def fused(self) -> bool:
+        """Whether the forward runs the fused conv+ReLU on packed weights (:meth:`prepack`)."""
+        return self._fused
 
     # ------------------------------------------------------------------------------------------
     def prepack(self, side: int = 180) -> bool:
         """Switch the CPU forward to fused conv+ReLU on prepacked weights (module docstring), for
         windows of about ``side`` px (the layout hint; other sizes work too).  Needs oneDNN, a CPU,
         channels-last weights; returns whether the fused path is on."""
-        self._packed = {}
+        self._fused = False
         if not _fused_available(self.conv4_1.weight):
             return False
         probe = torch.rand(1, 3, 36, 36, device=self.mean.device) * 255
         with torch.inference_mode():
             eager = self(probe)
             try:
-                self._packed = {id(conv.weight): (conv.weight, _pack(conv.weight, s))
-                                for conv, s in self._convs_with_sides(side)}
+                for conv, s in self._convs_with_sides(side):
+                    self._packs.discard(conv.weight)
+                    self._packs.get(lambda: _pack(conv.weight, s), conv.weight)
+                self._fused = True
                 fused = self(probe)
             except RuntimeError:
-                self._packed = {}
+                self._fused = False
                 return False
-        if not all(torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3 * float(a.abs().max()))
-                   for a, b in zip(eager, fused)):
-            self._packed = {}
-        return bool(self._packed)
+        self._fused = all(torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3 * float(a.abs().max()))
+                          for a, b in zip(eager, fused))
+        return self._fused
 
     def _convs_with_sides(self, side: int):
         s = side
@@ -102,20 +109,12 @@ class VGG16Conv4(nn.Module):
             yield conv, s
 
     def _conv_relu(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if not self._packed:   # eager (also CUDA); in place, as torchvision's ReLU modules: a fresh output
+        if not self._fused:   # eager (also CUDA); in place, as torchvision's ReLU modules: a fresh output
             return F.relu(F.conv2d(x, weight, bias, padding=1), inplace=True)
-        entry = self._packed.get(id(weight))
-        packed = entry[1] if entry is not None and entry[0] is weight else self._pack_conv43(weight, x.shape[-1])
+        # the net's weights were packed by prepack; a conv4_3 weight the caller passes (the sequence's
+        # pruned one) is packed on first use and dropped once the caller lets it go
+        packed = self._packs.get(lambda: _pack(weight, x.shape[-1]), weight)
         return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
-
-    def _pack_conv43(self, weight: torch.Tensor, side: int) -> torch.Tensor:
-        """A conv4_3 weight the caller passes (the sequence's pruned one): packed on first use and kept
-        while it is the one in use (one at a time)."""
-        if self._conv43_id is not None:
-            self._packed.pop(self._conv43_id, None)
-        self._conv43_id = id(weight)
-        self._packed[id(weight)] = (weight, _pack(weight, side))
-        return self._packed[id(weight)][1]
 
     def forward(self, rgb255: torch.Tensor, conv43_weight: Optional[torch.Tensor] = None,
                 conv43_bias: Optional[torch.Tensor] = None,

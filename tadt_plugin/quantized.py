@@ -11,8 +11,8 @@ selection and the template) stays float32, as for bfloat16.
 
 Why not FX itself: its prepare / convert re-trace, re-observe and re-pack all ten convolutions for
 every sequence, though only conv4_3 (pruned per sequence) and the activation ranges change.  Here the
-packed int8 weights of conv1_1 .. conv4_2 are made once per process (:func:`_packed_conv`, keyed by the
-weight tensor, its version, storage and dtype, so replaced, cast or edited weights are packed again),
+packed int8 weights of conv1_1 .. conv4_2 are made once per process (:func:`_packed_conv`, kept while the
+weight tensor is unchanged: derived.DerivedCache, so replaced, cast or edited weights are packed again),
 the observers read the maps of the first frame's own float32 forward (``VGG16Conv4.forward``'s
 ``taps``) instead of running a second one, and a sequence costs the observers plus its conv4_3.
 ``tadt bench --device cpu --frames 40`` on a 2-core AVX2-only AMD EPYC, 8 sequences: quantization
@@ -23,9 +23,7 @@ of it); CPU only: there is no int8 path on CUDA.
 """
 from __future__ import annotations
 
-import threading
 import warnings
-import weakref
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -34,10 +32,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .backbone import VGG16Conv4
+from .derived import DerivedCache
 
-# id(weight) -> (weakref to it, its version / storage / dtype, its packed int8 copy): see _packed_conv
-_PACKED: Dict[int, Tuple[weakref.ref, tuple, object]] = {}
-_PACKED_LOCK = threading.Lock()
+# packed int8 copies of the backbone's conv1_1 .. conv4_2, kept while their weights are unchanged
+_PACKS = DerivedCache()
 
 
 def quantization_engine() -> str:
@@ -79,22 +77,9 @@ def _pack_conv(weight: torch.Tensor, bias: torch.Tensor):
 
 
 def _packed_conv(weight: torch.Tensor, bias: torch.Tensor):
-    """:func:`_pack_conv` of a backbone weight, made once per process (per weight tensor, its version,
-    storage and dtype, and the bias's)."""
-    key = id(weight)
-    # Module.to() / .float() swap a parameter's storage in place without a version bump: the storage
-    # pointer and dtype are part of what must match, besides the version in-place edits bump
-    state = (weight._version, weight.data_ptr(), weight.dtype, bias._version, bias.data_ptr())
-    with _PACKED_LOCK:
-        entry = _PACKED.get(key)
-        if entry is not None and entry[0]() is weight and entry[1] == state:
-            return entry[2]
-    packed = _pack_conv(weight, bias)
-    with _PACKED_LOCK:
-        for k in [k for k, e in _PACKED.items() if e[0]() is None]:   # weights since freed
-            del _PACKED[k]
-        _PACKED[key] = (weakref.ref(weight), state, packed)
-    return packed
+    """:func:`_pack_conv` of a backbone weight, made once per process while weight and bias are unchanged
+    (derived.DerivedCache)."""
+    return _PACKS.get(lambda: _pack_conv(weight, bias), weight, bias)
 
 
 class QuantizedBackbone(nn.Module):

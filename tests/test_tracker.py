@@ -34,7 +34,7 @@ def test_prepacked_backbone_gives_the_eager_outputs(tracker_factory, dtype):
     if not net.prepack(180):
         pytest.skip(f"oneDNN's fused convolution is not available for {dtype} in this torch build on this CPU")
     eager = t._build_net(dtype)
-    assert not eager._packed
+    assert not eager.fused
     idx = torch.arange(7, 307)
     w43, b43 = slice_conv43(net, idx, 32)
     assert w43.is_contiguous(memory_format=torch.channels_last)  # the net's layout: no reorder per call
@@ -44,10 +44,17 @@ def test_prepacked_backbone_gives_the_eager_outputs(tracker_factory, dtype):
             got, want = net(x, *args), eager(x, *args)
             for a, b in zip(got, want):
                 assert a.dtype == dtype and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-5)
-    assert tracker_factory().net._packed and not t.net._packed   # on by default, off when asked
+    assert tracker_factory().net.fused and not t.net.fused   # on by default, off when asked
     net.to(torch.float64)   # new weights: the packed copies would be stale, so the eager path returns
     eager.to(torch.float64)
-    assert not net._packed and torch.equal(net(x.double())[1], eager(x.double())[1])
+    assert not net.fused and torch.equal(net(x.double())[1], eager(x.double())[1])
+    net.to(dtype), eager.to(dtype)
+    assert net.prepack(180)
+    with torch.no_grad():               # a weight edited in place is packed again, not served stale
+        for m in (net, eager):
+            m.conv4_2.weight.mul_(0.5)
+    got, want = net(x.to(dtype)), eager(x.to(dtype))
+    assert all(torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-5) for a, b in zip(got, want))
 
 
 def test_backbone_shapes_and_pruning(tracker_factory):
