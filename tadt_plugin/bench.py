@@ -108,7 +108,8 @@ def bare_backbone_seconds(tracker, side: int, repeats: int = 10) -> float:
     if getattr(tracker, "int8", False):
         if getattr(tracker, "_bench_bare_int8", None) is None:
             from .quantized import quantize_backbone
-            tracker._bench_bare_int8 = quantize_backbone(net, net.conv4_3.weight, net.conv4_3.bias, [x])
+            tracker._bench_bare_int8 = quantize_backbone(net, net.conv4_3.weight, net.conv4_3.bias, [x],
+                                                         float_convs=tracker.params.int8_float_convs)
         net = tracker._bench_bare_int8
     with torch.inference_mode():
         for _ in range(2):

@@ -33,6 +33,10 @@ class TadtParams:
     # selection from bfloat16 first-frame features agrees with the float32 one at Jaccard 0.935
     # (conv4_1) and 0.827 (conv4_3, min 0.64), so the first frame stays float32 (README "Speed")
     init_dtype: str = "float32"
+    # dtype int8: how many of the first convolutions stay float32 (0 = every one int8, as FX's model;
+    # 0 .. 7).  conv1_1 (0.3% of the work) in float32 halves the int8 features' error: the input image is
+    # then not quantized to 7 bits (quantized.py has the figures)
+    int8_float_convs: int = 1
     num_threads: int = 0            # torch CPU threads; 0 keeps torch's default
     seed: int = 0                   # seeds the regression/ranking initialisation (spec 4.1, A10)
 
@@ -190,6 +194,7 @@ class TadtParams:
         check(self.correlation_dtype in ("float32", "same"),
               f"correlation_dtype={self.correlation_dtype!r}, expected 'float32' or 'same'")
         check(self.dtype in DTYPES, f"dtype={self.dtype!r}, expected one of {DTYPES}")
+        check(0 <= self.int8_float_convs <= 7, f"int8_float_convs={self.int8_float_convs}, expected 0 .. 7")
         check(self.init_dtype in INIT_DTYPES, f"init_dtype={self.init_dtype!r}, expected one of {INIT_DTYPES}")
         check(0 < self.min_target_size <= self.max_target_size, "need 0 < min_target_size <= max_target_size")
         check(self.feature_scale > 0, "feature_scale must be > 0")

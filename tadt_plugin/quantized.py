@@ -9,6 +9,14 @@ calibrates on the sequence's own first-frame search window (the crop the selecti
 conv + ReLU fused, max pooling on the quantized maps.  The first frame itself (features for the
 selection and the template) stays float32, as for bfloat16.
 
+conv1_1 stays float32 by default (``int8_float_convs=1``; 0 gives FX's model): quantizing the input image
+to the 7 bits of ``reduce_range``, with its brightest and darkest pixels clipped by the histogram
+search, was the largest error of the int8 features.  Measured on 6 dev sequences (Diving, DragonBaby,
+Toy, book, Skiing, horse; 12 later frames each, window at the ground truth, the first frame's
+calibration), relative L2 error of the selected features against float32: every conv int8 0.104,
+conv1_1 float32 0.052, conv1_1 and conv1_2 0.045, the first five layers 0.035; conv1_1 is 0.3% of the
+backbone's work, conv1_2 7%.
+
 Why not FX itself: its prepare / convert re-trace, re-observe and re-pack all ten convolutions for
 every sequence, though only conv4_3 (pruned per sequence) and the activation ranges change.  Here the
 packed int8 weights of conv1_1 .. conv4_2 are made once per process (:func:`_packed_conv`, kept while the
@@ -86,16 +94,18 @@ class QuantizedBackbone(nn.Module):
     """Same call as :class:`VGG16Conv4` (``net(rgb255, w43, b43) -> (relu4_1, relu4_3)``); the conv4_3
     weights it was built with are baked in, so the w43 / b43 arguments are ignored.
 
-    ``layers`` is conv1_1 .. relu3_3 in order: ("conv", packed, scale, zero_point) or ("pool", module);
-    ``conv4`` the same for conv4_1, conv4_2, conv4_3."""
+    ``head`` is the float32 start (``int8_float_convs``): ("conv", weight, bias) with its ReLU or
+    ("pool", module), run before the map is quantized with ``input_qparams``; ``layers`` the quantized
+    rest up to relu3_3, in order: ("conv", packed, scale, zero_point) or ("pool", module); ``conv4`` the
+    same for conv4_1, conv4_2, conv4_3."""
 
     def __init__(self, mean: torch.Tensor, inv_std: torch.Tensor, input_qparams: Tuple[float, int],
-                 layers: List[tuple], conv4: List[tuple]):
+                 layers: List[tuple], conv4: List[tuple], head: Sequence[tuple] = ()):
         super().__init__()
         self.register_buffer("mean", mean.float().cpu())
         self.register_buffer("inv_std", inv_std.float().cpu())
         self.input_qparams = input_qparams
-        self.layers, self.conv4 = layers, conv4
+        self.head, self.layers, self.conv4 = list(head), layers, conv4
 
     @property
     def quantized_convs(self) -> int:
@@ -105,12 +115,16 @@ class QuantizedBackbone(nn.Module):
     def _run(x: torch.Tensor, layer: tuple) -> torch.Tensor:
         if layer[0] == "pool":
             return layer[1](x)
+        if not x.is_quantized:   # the float32 head
+            return F.relu(F.conv2d(x, layer[1], layer[2], padding=1), inplace=True)
         _, packed, scale, zero_point = layer
         return torch.ops.quantized.conv2d_relu(x, packed, scale, zero_point)
 
     def forward(self, rgb255: torch.Tensor, conv43_weight=None, conv43_bias=None):
-        x = torch.quantize_per_tensor((rgb255.float() - self.mean) * self.inv_std, *self.input_qparams,
-                                      torch.quint8)
+        x = (rgb255.float() - self.mean) * self.inv_std
+        for layer in self.head:
+            x = self._run(x, layer)
+        x = torch.quantize_per_tensor(x, *self.input_qparams, torch.quint8)
         for layer in self.layers:
             x = self._run(x, layer)
         r41 = self._run(x, self.conv4[0])
@@ -185,10 +199,12 @@ def calibrate_trunk(net: VGG16Conv4, calibration: Sequence[torch.Tensor] = (),
 
 def quantize_backbone(net: VGG16Conv4, w43: torch.Tensor, b43: torch.Tensor,
                       calibration: Sequence[torch.Tensor] = (), taps: Sequence[Sequence[torch.Tensor]] = (),
-                      trunk: Optional[TrunkCalibration] = None) -> QuantizedBackbone:
+                      trunk: Optional[TrunkCalibration] = None, float_convs: int = 0) -> QuantizedBackbone:
     """int8 copy of ``net`` with the pruned conv4_3 (w43, b43): the trunk's ranges and packed weights
     from ``trunk`` or else :func:`calibrate_trunk` (``calibration`` / ``taps``), conv4_3's range observed
-    on its pruned output computed from the calibration's relu4_2 maps."""
+    on its pruned output computed from the calibration's relu4_2 maps.  The first ``float_convs``
+    convolutions (and the pools among them) stay float32 and their last output is quantized with that
+    convolution's range (params.int8_float_convs says why); 0 gives FX's model, every convolution int8."""
     if trunk is None:
         trunk = calibrate_trunk(net, calibration, taps)
     w43f, b43f = w43.detach().float().cpu(), b43.detach().float().cpu()
@@ -199,11 +215,20 @@ def quantize_backbone(net: VGG16Conv4, w43: torch.Tensor, b43: torch.Tensor,
         scale, zero_point = observer.calculate_qparams()
         qparams = trunk.qparams + [(float(scale), int(zero_point))]
         packed = trunk.packed + [_pack_conv(w43, b43)]   # conv4_3 is the sequence's own
+    modules = _trunk_layers(net) + [None]   # None: conv4_3, the sequence's own
+    convs = [i for i, m in enumerate(modules) if not isinstance(m, nn.MaxPool2d)]
+    if not 0 <= float_convs <= len(convs) - 3:
+        raise ValueError(f"float_convs={float_convs}: expected 0 .. {len(convs) - 3} (conv4_1 .. conv4_3 stay int8)")
+    split = convs[float_convs]   # the first int8 convolution
+    head = [("pool", m) if isinstance(m, nn.MaxPool2d) else ("conv", m.weight.detach().float().cpu(),
+                                                             m.bias.detach().float().cpu())
+            for m in modules[:split]]
     layers, k = [], 0
-    for m in _trunk_layers(net) + [None]:   # None: conv4_3, the sequence's own
+    for m in modules:
         if isinstance(m, nn.MaxPool2d):
             layers.append(("pool", m))
         else:
             layers.append(("conv", packed[k], *qparams[k + 1]))
             k += 1
-    return QuantizedBackbone(net.mean, net.inv_std, qparams[0], layers[:-3], layers[-3:]).eval()
+    return QuantizedBackbone(net.mean, net.inv_std, qparams[float_convs], layers[split:-3], layers[-3:],
+                             head).eval()

@@ -200,7 +200,7 @@ class TadtTracker:
         qnet = None
         if self.int8:   # quantized per sequence: its activation ranges come from this first window
             qw, qb = (w43, b43) if w43 is not None else (self.net.conv4_3.weight, self.net.conv4_3.bias)
-            qnet = quantize_backbone(self.net, qw, qb, trunk=trunk)
+            qnet = quantize_backbone(self.net, qw, qb, trunk=trunk, float_convs=p.int8_float_convs)
         t_q = time.perf_counter() - t_q + (t2b - t2)
         combined = torch.cat([f43.index_select(0, sel.idx43), f41.index_select(0, sel.idx41) * sel.w41])
         c = feat // 2  # centre cell, round(F/2) 1-based (spec 3)
