@@ -26,7 +26,7 @@ class TadtParams:
     # backbone precision of the per-frame path (DTYPES).  "auto" (devices.resolve_dtype): bfloat16 on a
     # CPU with native bfloat16, int8 on other x86 CPUs, float32 elsewhere, float16 on CUDA; printed once
     # per process.  "int8" (x86 CPU only, quantized.py): static int8 quantization calibrated on the first
-    # frame's window (full 8 dev sequences: mean AUC 0.593 against 0.587 for bfloat16, README "Speed")
+    # frame's window (8 OTB dev sequences, four seeds: mean AUC 0.591 against 0.590 for float32, README "Speed")
     dtype: str = "auto"
     # precision of the first-frame backbone pass that feeds the channel selection and the template:
     # "float32" (default) or "same" (the per-frame dtype).  Measured on the 8 OTB dev sequences: the
