@@ -196,9 +196,17 @@ def _fit_layer(x: torch.Tensor, label: torch.Tensor, kh: int, kw: int, p: TadtPa
     corr = CORRELATORS[p.regression_backend](x.to(dt), kh, kw)
     # the gradients are the correlators' (no autograd graph); Adam's weight_decay is the coupled L2 the
     # authors' loss has, on the filter and the bias alike (the same optimiser as ranking_mask's "trained")
-    opt = torch.optim.Adam([{"params": [w], "lr": p.reg_lr},
-                            {"params": [b], "lr": p.reg_lr * p.reg_bias_lr_mult}],
-                           weight_decay=p.reg_weight_decay)
+    # fused: one kernel per update instead of ~10 (the same selected channels and steps on the 8 OTB dev
+    # first frames; the regression 5% faster on the AVX2 EPYC); torch builds without a fused CPU Adam
+    # (before 2.4) take the default one
+    def adam(**fused):   # fresh groups each time: the optimiser fills its settings into them
+        return torch.optim.Adam([{"params": [w], "lr": p.reg_lr},
+                                 {"params": [b], "lr": p.reg_lr * p.reg_bias_lr_mult}],
+                                weight_decay=p.reg_weight_decay, **fused)
+    try:
+        opt = adam(fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        opt = adam()
     steps = 0
     for t in range(1, p.reg_max_steps + 1):
         pred = corr.forward(w) + b.view(1, 1, 1)
@@ -206,7 +214,7 @@ def _fit_layer(x: torch.Tensor, label: torch.Tensor, kh: int, kw: int, p: TadtPa
         r = torch.where(r.abs() >= p.reg_dead_zone, r, torch.zeros_like(r))
         loss_value = float(((wexp * r) ** 2).sum())
         grad_pred = (2.0 / n) * wexp * r
-        w.grad = corr.filter_grad(grad_pred)
+        w.grad = corr.filter_grad(grad_pred).contiguous()   # fused Adam reads the gradient in the filter's layout
         b.grad = grad_pred.sum(dim=(1, 2))
         opt.step()
         steps = t

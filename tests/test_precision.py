@@ -131,3 +131,26 @@ def test_correlation_products_in_the_per_frame_dtype(tracker_factory):
     err = (out - ref).abs().max().item() / ref.abs().max().item()
     assert 0 < err < 4e-3, err
     assert torch.equal(out.flatten(1).argmax(1), ref.flatten(1).argmax(1))
+
+
+def test_fused_adam_fits_what_the_plain_adam_fits(monkeypatch):
+    """The regression's Adam runs fused where torch has it; a torch without a fused CPU Adam gets the
+    plain one, with the same steps and channel scores (float64, early stop on)."""
+    g = torch.Generator().manual_seed(6)
+    feats = torch.rand(2, 24, 21, 21, generator=g) * 30
+    p = TadtParams(device="cpu", reg_stop_loss=0.5)
+    fused_scores, fused_steps, _ = regression_scores(feats, 7, 5, p)
+    made = []
+    real_adam = torch.optim.Adam
+
+    def no_fused_adam(*args, **kwargs):
+        if kwargs.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        made.append(kwargs)
+        return real_adam(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused_adam)
+    plain_scores, plain_steps, _ = regression_scores(feats, 7, 5, p)
+    assert len(made) == 2 and plain_steps == fused_steps   # one plain Adam per layer, same early stops
+    assert torch.allclose(plain_scores, fused_scores, rtol=1e-9, atol=1e-12 * fused_scores.abs().max().item())
+    assert torch.equal(plain_scores > 0, fused_scores > 0)
