@@ -56,15 +56,33 @@ def quantization_engine() -> str:
                        "dtype=int8 needs one; use dtype=float32")
 
 
+def _histc(x: torch.Tensor, bins: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``torch.histc(x, bins, lo, hi)`` for a float32 CPU ``x`` inside [lo, hi], lo < hi: the same bins
+    by the same float32 arithmetic as histc's CPU kernel (bin = (x - lo) * bins / (hi - lo), truncated;
+    ``hi`` in the last bin), counted with bincount, which runs on both cores where histc's loop ran
+    slowly: 3.3 M-value map, 2 threads, AVX2 EPYC, 25 -> 8 ms."""
+    pos = ((x - lo) * bins / (hi - lo)).to(torch.int32).clamp_(max=bins - 1)
+    return torch.bincount(pos.flatten(), minlength=bins).to(torch.float32)
+
+
 def _observers():
     """The x86 default qconfig's observers (``get_default_qconfig_mapping("x86")``), without its
-    deprecation notes: (activation observer, weight observer) classes ready to instantiate."""
+    deprecation notes: (activation observer, weight observer) classes ready to instantiate.  The
+    activation observer counts a map's first histogram with :func:`_histc` (the same counts)."""
     from torch.ao.quantization.observer import HistogramObserver, PerChannelMinMaxObserver
+
+    class FirstHistogramByBincount(HistogramObserver):
+        def reset_histogram(self, x, min_val, max_val):
+            if x.dtype != torch.float32 or x.device.type != "cpu" or not bool(min_val < max_val):
+                return super().reset_histogram(x, min_val, max_val)
+            for mine, value in ((self.min_val, min_val), (self.max_val, max_val)):
+                mine.resize_(value.shape).copy_(value)
+            self.histogram.detach_().resize_(self.bins).copy_(_histc(x, self.bins, min_val, max_val))
 
     def activation():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # "use quant_min and quant_max": reduce_range is the qconfig's
-            return HistogramObserver(reduce_range=True)
+            return FirstHistogramByBincount(reduce_range=True)
 
     def weight():
         return PerChannelMinMaxObserver(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)

@@ -178,3 +178,27 @@ def test_auto_takes_int8_on_an_x86_cpu_without_native_bfloat16(monkeypatch):
     assert devices.resolve_dtype("auto", torch.device("cpu"))[0] == "float32"
     monkeypatch.setattr(devices, "cpu_bf16_native", lambda: True)
     assert devices.resolve_dtype("auto", torch.device("cpu"))[0] == "bfloat16"
+
+
+def test_first_histogram_by_bincount_is_histc(seq_root, tracker_factory):
+    """The activation observer counts a map's first histogram with bincount (quantized._histc): the same
+    bins as torch.histc on the real maps of a first frame (ReLU zeros, the maximum in the last bin, values
+    on bin edges), hence the same quantization parameters as PyTorch's own HistogramObserver."""
+    from torch.ao.quantization.observer import HistogramObserver
+    from tadt_plugin.quantized import _histc, _observers, observed_forward
+
+    net = tracker_factory(dtype="int8").net
+    maps = observed_forward(net, _window(read_frame(open_source(seq_root / "Toy").frames[0])))
+    lo, hi = torch.tensor(0.0), torch.tensor(1.0)
+    edges = torch.linspace(0, 1, 2049)   # every bin edge, both ends included
+    assert torch.equal(_histc(edges, 2048, lo, hi), torch.histc(edges, 2048, 0.0, 1.0))
+    for x in maps[1:]:
+        mn, mx = torch.aminmax(x)
+        assert torch.equal(_histc(x, 2048, mn, mx), torch.histc(x, 2048, mn, mx))
+    for x in (maps[2], maps[7]):
+        ours, theirs = _observers()[0](), HistogramObserver(reduce_range=True)
+        for m in (x, torch.nn.functional.max_pool2d(x, 2)):   # the second map goes through the update path
+            ours(m)
+            theirs(m)
+        assert torch.equal(ours.histogram, theirs.histogram)
+        assert [float(v) for v in ours.calculate_qparams()] == [float(v) for v in theirs.calculate_qparams()]
