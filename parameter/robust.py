@@ -12,8 +12,11 @@ mean AUC and the reset failures, so it is also what `default` is.
 * half-damped scale changes on low-confidence frames (``low_conf_scale_lr``).
 
 Measured and left out (README "Robustness"): the appearance-vs-motion test (``conf_peak_ratio``, which
-handles a look-alike crossing the target but cost Diving 0.07 AUC) and the motion prediction
-(``motion_momentum``, which lost Skiing).
+handles a look-alike crossing the target but cost Diving 0.07 AUC), the motion prediction
+(``motion_momentum``, which lost Skiing) and the distractor-aware template (``distractor_weight``,
+distractors.py: it keeps the target when a look-alike crosses it, from weight 0.4, but on the dev
+sequences its one gain, MotorRolling at seed 0, did not repeat at seed 1, and from 0.4 it cost Diving,
+horse and ball1).
 """
 from . import plain
 

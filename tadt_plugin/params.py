@@ -169,6 +169,13 @@ class TadtParams:
     motion_momentum: float = 0.0
     # scale update rate on low-confidence frames (1 = as on any frame, 0 = keep the size)
     low_conf_scale_lr: float = 1.0
+    # distractor-aware matching (distractors.py, DaSiamRPN eq. 3): match with template - distractor_weight *
+    # the running mean (rate distractor_lr) of the look-alikes found on confident frames, a look-alike being
+    # the best place not overlapping the target that scores >= distractor_ratio of it (0 = off, in every set:
+    # measured and left out, README "Robustness")
+    distractor_weight: float = 0.0
+    distractor_ratio: float = 0.5
+    distractor_lr: float = 0.1
 
     # --- safety rails (not in the original; only bite on a lost target) --------------------------------
     min_target_px: float = 4.0       # smallest target side, rescaled px
@@ -215,6 +222,8 @@ class TadtParams:
               "template_lr and template_anchor must be in [0, 1]")
         check(0.0 <= self.low_conf_scale_lr <= 1.0, "low_conf_scale_lr must be in [0, 1]")
         check(0.0 <= self.motion_momentum <= 1.0, "motion_momentum must be in [0, 1]")
+        check(self.distractor_weight >= 0 and 0.0 < self.distractor_ratio <= 1.0 and 0.0 < self.distractor_lr <= 1.0,
+              "need distractor_weight >= 0 and distractor_ratio, distractor_lr in (0, 1]")
         check(self.channels_conv41 >= 0 and self.channels_conv43 > 0, "channel budgets must be positive")
 
     def replace(self, **changes: Any) -> "TadtParams":

@@ -13,8 +13,9 @@ correlation (one step, matching.pyramid_correlate) -> peak -> box, with the peak
 device-to-host transfer.  The robust pieces (off in `TadtParams()` = `plain`, on in `robust` = `default`)
 hook in after the peak: confidence.py scores it, redetection.py searches wider on low-confidence frames
 (one more backbone pass and transfer, on those frames only), template_update.py blends confident
-frames into the template.  With ``scale_estimator="dsst"`` (an option, off in every set) the size comes
-from a separate scale filter read at the new centre (scale_filter.py).
+frames into the template, and with ``distractor_weight`` > 0 (an option, off in every set) distractors.py
+subtracts the look-alikes found on those frames from it.  With ``scale_estimator="dsst"`` (an option, off
+in every set) the size comes from a separate scale filter read at the new centre (scale_filter.py).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from .params import TadtParams
 from .quantized import calibrate_trunk, quantize_backbone
 from .redetection import search_wider
 from .scale_filter import ScaleFilter
+from .distractors import DistractorModel
 from .selection import Selection, select_channels
 from .template_update import TemplateModel, crop_cells, peak_cell
 from .timing import StageTimer
@@ -55,7 +57,7 @@ class TrackState:
     h: float
     win: int                  # current window side in rescaled px
     orig_hw: Tuple[int, int]  # original frame size
-    template: torch.Tensor    # C x ht x wt combined template
+    template: torch.Tensor    # C x ht x wt template matched with (template_model's, less the distractors')
     idx41: torch.Tensor
     w43: Optional[torch.Tensor]   # pruned conv4_3 weight (None: full conv4_3 + index)
     b43: Optional[torch.Tensor]
@@ -71,6 +73,7 @@ class TrackState:
     timings: Dict[str, float] = field(default_factory=dict)
     qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
     scale_filter: Optional[ScaleFilter] = None   # scale_estimator="dsst": the size comes from it
+    distractors: Optional[DistractorModel] = None   # distractor_weight > 0: look-alikes subtracted
 
 
 class TadtTracker:
@@ -211,7 +214,8 @@ class TadtTracker:
                                 b43=b43, idx43=sel.idx43, w41=sel.w41, ref_peak=ref_peak, selection=sel,
                                 confidence=RelativeConfidence(p.conf_low, p.conf_rate),
                                 template_model=TemplateModel(template, p.template_lr, p.template_anchor),
-                                qnet=qnet, sampler=sampler)
+                                qnet=qnet, sampler=sampler,
+                                distractors=DistractorModel(p.distractor_weight, p.distractor_ratio, p.distractor_lr))
         if p.scale_estimator == "dsst":
             self.state.scale_filter = ScaleFilter(frame, *self._target_in_frame(self.state), n_scales=p.dsst_scales,
                                                   step=p.dsst_step, lr=p.dsst_lr, sigma_factor=p.dsst_sigma,
@@ -262,8 +266,8 @@ class TadtTracker:
         if low and self.params.redetect_factor > 1:
             redetected, rel, raw_at = self._redetect(frame, st, raw_at, rel)
         if not redetected:
-            if st.template_model.enabled and not low and rel >= self.params.template_conf:
-                self._update_template(st, feats, row, col, k)   # before _update changes st.win
+            if not low and rel >= self.params.template_conf:   # before _update changes st.win
+                self._learn_appearance(st, feats, resp, row, col, k)
             self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None, k_size,
                          frame, learn_scale=not low and rel >= self.params.dsst_learn_conf)
         st.confidence.learn(raw_at, rel)
@@ -285,7 +289,7 @@ class TadtTracker:
         p = self.params
         self.redetect_passes += 1   # its crop and backbone time count in those stages (tadt bench)
         cand = search_wider(frame, st.cx, st.cy, st.win, st.side, p.redetect_factor, self._crop,
-                            lambda x: self._features(x, st), st.template_model.current(),
+                            lambda x: self._features(x, st), st.template,
                             lambda n: self.windows.get(n, self.device), p.redetect_window_weight,
                             lambda f, t: pyramid_correlate(f, t, p.scale_step_cells, p.correlation, 1, self.gemm_dtype))
         cand_rel = st.confidence.score(cand.raw)
@@ -294,15 +298,27 @@ class TadtTracker:
             return True, cand_rel, cand.raw
         return False, rel, raw_at
 
-    def _update_template(self, st: TrackState, feats: torch.Tensor, row: float, col: float, k: float) -> None:
-        """Blend the features around this frame's peak into the template (template_update.py).  row, col:
-        0-based peak in the chosen scale's upsampled map, mapped to the scale-1 map as _update maps it."""
+    def _learn_appearance(self, st: TrackState, feats: torch.Tensor, resp: torch.Tensor, row: float, col: float,
+                          k: float) -> None:
+        """On a confident frame: blend the features around the peak into the template (template_update.py)
+        and the strongest look-alike elsewhere into the distractors (distractors.py); the template matched
+        with is then the first less the second.  row, col: 0-based peak in the chosen scale's upsampled
+        map, mapped to the scale-1 map as _update maps it."""
+        if not (st.template_model.enabled or st.distractors.enabled):
+            return
         ht, wt = st.template.shape[-2:]
-        row_px = st.win / 2.0 + (row + 1 - st.win / 2.0) * k - 1
-        col_px = st.win / 2.0 + (col + 1 - st.win / 2.0) * k - 1
-        sample = crop_cells(feats, peak_cell(row_px, st.win, st.feat), peak_cell(col_px, st.win, st.feat), ht, wt)
-        if sample is not None:
-            st.template = st.template_model.update(sample)
+        r = peak_cell(st.win / 2.0 + (row + 1 - st.win / 2.0) * k - 1, st.win, st.feat)
+        c = peak_cell(st.win / 2.0 + (col + 1 - st.win / 2.0) * k - 1, st.win, st.feat)
+        changed = False
+        if st.template_model.enabled:
+            sample = crop_cells(feats, r, c, ht, wt)
+            if sample is not None:
+                st.template_model.update(sample)
+                changed = True
+        if st.distractors.enabled:
+            changed |= st.distractors.learn(feats, resp[resp.shape[0] // 2, 0], r, c, ht, wt)
+        if changed:
+            st.template = st.distractors.apply(st.template_model.current())
 
     def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None,
                 k_size: Optional[float] = None, frame: Optional[torch.Tensor] = None,
