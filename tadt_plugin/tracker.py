@@ -31,6 +31,7 @@ from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
 from .confidence import RelativeConfidence
 from .devices import announce_dtype, check_dtype, check_int8, resolve_device, resolve_dtype, torch_dtype
+from .distractors import DistractorModel
 from .errors import BadFrameError
 from .frames import to_rgb_uint8
 from .matching import WindowCache, interpolate_scale, locate, pyramid_correlate, scale_factors
@@ -38,7 +39,6 @@ from .params import TadtParams
 from .quantized import calibrate_trunk, quantize_backbone
 from .redetection import search_wider
 from .scale_filter import ScaleFilter
-from .distractors import DistractorModel
 from .selection import Selection, select_channels
 from .template_update import TemplateModel, crop_cells, peak_cell
 from .timing import StageTimer
@@ -73,7 +73,7 @@ class TrackState:
     timings: Dict[str, float] = field(default_factory=dict)
     qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
     scale_filter: Optional[ScaleFilter] = None   # scale_estimator="dsst": the size comes from it
-    distractors: Optional[DistractorModel] = None   # distractor_weight > 0: look-alikes subtracted
+    distractors: Optional[DistractorModel] = None   # look-alikes, subtracted when distractor_weight > 0
 
 
 class TadtTracker:
