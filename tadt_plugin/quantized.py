@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -66,6 +67,46 @@ def _histc(x: torch.Tensor, bins: int, lo: torch.Tensor, hi: torch.Tensor) -> to
     return torch.bincount(pos.flatten(), minlength=bins).to(torch.float32)
 
 
+def _param_search(observer) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``HistogramObserver._non_linear_param_search`` step for step (PyTorch's greedy narrowing of the
+    histogram's range, caffe2's NormMinimization), with the walk over the cumulative histogram on
+    Python floats: PyTorch compares each 0-d float32 tensor ``cSum[l]`` with a Python scalar (cast to
+    float32), thousands of times per observer, ~60 ms of a first frame on the AVX2 EPYC; the same
+    comparisons on floats take a few ms.  The quantization error of each candidate range is PyTorch's
+    own (``_compute_quantization_error``), so the range chosen is the same (tested)."""
+    bins = observer.bins
+    if observer.histogram.size()[0] != bins:
+        raise AssertionError("bins mismatch")
+    bin_width = (observer.max_val - observer.min_val) / bins
+    total = torch.sum(observer.histogram).item()
+    csum = torch.cumsum(observer.histogram, dim=0).tolist()   # float32 values, exact as Python floats
+    stepsize = 1e-5
+    alpha, beta = 0.0, 1.0
+    start_bin, end_bin = 0, bins - 1
+    norm_min = float("inf")
+    while alpha < beta:
+        next_alpha, next_beta = alpha + stepsize, beta - stepsize
+        lo, hi = float(np.float32(next_alpha * total)), float(np.float32(next_beta * total))
+        l, r = start_bin, end_bin
+        while l < end_bin and csum[l] < lo:
+            l += 1
+        while r > start_bin and csum[r] > hi:
+            r -= 1
+        next_start_bin, next_end_bin = start_bin, end_bin
+        if (l - start_bin) > (end_bin - r):
+            next_start_bin, alpha = l, next_alpha
+        else:
+            next_end_bin, beta = r, next_beta
+        if next_start_bin == start_bin and next_end_bin == end_bin:
+            continue
+        norm = observer._compute_quantization_error(next_start_bin, next_end_bin)
+        if norm > norm_min:
+            break
+        norm_min = norm
+        start_bin, end_bin = next_start_bin, next_end_bin
+    return observer.min_val + bin_width * start_bin, observer.min_val + bin_width * (end_bin + 1)
+
+
 def _observers():
     """The x86 default qconfig's observers (``get_default_qconfig_mapping("x86")``), without its
     deprecation notes: (activation observer, weight observer) classes ready to instantiate.  The
@@ -79,6 +120,9 @@ def _observers():
             for mine, value in ((self.min_val, min_val), (self.max_val, max_val)):
                 mine.resize_(value.shape).copy_(value)
             self.histogram.detach_().resize_(self.bins).copy_(_histc(x, self.bins, min_val, max_val))
+
+        def _non_linear_param_search(self):
+            return _param_search(self)
 
     def activation():
         with warnings.catch_warnings():
