@@ -204,23 +204,36 @@ def test_first_histogram_by_bincount_is_histc(seq_root, tracker_factory):
         assert [float(v) for v in ours.calculate_qparams()] == [float(v) for v in theirs.calculate_qparams()]
 
 
-def test_param_search_picks_pytorchs_range(seq_root, tracker_factory):
-    """quantized._param_search walks the cumulative histogram on Python floats instead of 0-d tensors:
-    the range it narrows to must be exactly PyTorch's HistogramObserver._non_linear_param_search's, on
-    every map of a real first frame and on long-tailed, uniform and outlier-spiked values."""
+def _assert_pytorchs_range(values) -> int:
+    """Each of ``values`` through a fresh activation observer: quantized._param_search must narrow to
+    exactly PyTorch's HistogramObserver._non_linear_param_search range.  Returns how many were narrowed."""
     from torch.ao.quantization.observer import HistogramObserver
-    from tadt_plugin.quantized import _observers, _param_search, observed_forward
+    from tadt_plugin.quantized import _observers, _param_search
 
-    net = tracker_factory(dtype="int8").net
-    maps = observed_forward(net, _window(read_frame(open_source(seq_root / "Skiing").frames[0])))
-    gen = torch.Generator().manual_seed(0)
-    values = [torch.randn(100_000, generator=gen).abs() ** 3, torch.rand(50_000, generator=gen),
-              torch.cat([torch.randn(100_000, generator=gen).exp(), torch.tensor([1e3])])]
     narrowed = 0
-    for x in list(maps) + values:
+    for x in values:
         observer = _observers()[0]()
         observer(x.contiguous())
         ours, theirs = _param_search(observer), HistogramObserver._non_linear_param_search(observer)
         assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
         narrowed += bool(ours[1] < observer.max_val)
-    assert narrowed >= 3   # the search did cut outliers off, not just return the full range
+    return narrowed
+
+
+def test_param_search_picks_pytorchs_range_on_generated_values():
+    """quantized._param_search walks the cumulative histogram on Python floats instead of 0-d tensors:
+    on long-tailed, uniform and outlier-spiked values it picks PyTorch's range, and cuts the tails off."""
+    gen = torch.Generator().manual_seed(0)
+    values = [torch.randn(100_000, generator=gen).abs() ** 3, torch.rand(50_000, generator=gen),
+              torch.cat([torch.randn(100_000, generator=gen).exp(), torch.tensor([1e3])]),
+              torch.relu(torch.randn(64, 90, 90, generator=gen)) ** 2]
+    assert _assert_pytorchs_range(values) >= 3   # the search did narrow, not just return the full range
+
+
+def test_param_search_picks_pytorchs_range_on_a_real_first_frame(seq_root, tracker_factory):
+    """The same on every map the int8 calibration observes on a real first frame (ReLU maps, mostly zeros)."""
+    from tadt_plugin.quantized import observed_forward
+
+    net = tracker_factory(dtype="int8").net
+    maps = observed_forward(net, _window(read_frame(open_source(seq_root / "Skiing").frames[0])))
+    assert _assert_pytorchs_range(maps) >= 3
