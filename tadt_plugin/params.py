@@ -176,6 +176,15 @@ class TadtParams:
     distractor_weight: float = 0.0
     distractor_ratio: float = 0.5
     distractor_lr: float = 0.1
+    # size from the target-aware features' extent (extent.py): on frames with relative confidence >=
+    # extent_conf, log-size moves extent_lr of the way to the size that the selected channels' saliency
+    # around the new centre measures (0 = off), cells under extent_threshold x its peak dropped
+    extent_lr: float = 0.0
+    extent_conf: float = 0.8
+    extent_threshold: float = 0.3
+    extent_band: float = 0.0         # > 1: ignore a measurement more than this factor from the current size
+    extent_region: float = 2.0       # the measured region's side, in multiples of the current box's
+    extent_discriminative: bool = False   # weigh channels by target mean less surround mean (first frame)
 
     # --- safety rails (not in the original; only bite on a lost target) --------------------------------
     min_target_px: float = 4.0       # smallest target side, rescaled px
@@ -224,6 +233,8 @@ class TadtParams:
         check(0.0 <= self.motion_momentum <= 1.0, "motion_momentum must be in [0, 1]")
         check(self.distractor_weight >= 0 and 0.0 < self.distractor_ratio <= 1.0 and 0.0 < self.distractor_lr <= 1.0,
               "need distractor_weight >= 0 and distractor_ratio, distractor_lr in (0, 1]")
+        check(0.0 <= self.extent_lr <= 1.0 and 0.0 < self.extent_threshold < 1.0 and self.extent_region >= 1.0,
+              "need extent_lr in [0, 1], extent_threshold in (0, 1) and extent_region >= 1")
         check(self.channels_conv41 >= 0 and self.channels_conv43 > 0, "channel budgets must be positive")
 
     def replace(self, **changes: Any) -> "TadtParams":

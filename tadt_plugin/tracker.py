@@ -15,7 +15,9 @@ hook in after the peak: confidence.py scores it, redetection.py searches wider o
 (one more backbone pass and transfer, on those frames only), template_update.py blends confident
 frames into the template, and with ``distractor_weight`` > 0 (an option, off in every set) distractors.py
 subtracts the look-alikes found on those frames from it.  With ``scale_estimator="dsst"`` (an option, off
-in every set) the size comes from a separate scale filter read at the new centre (scale_filter.py).
+in every set) the size comes from a separate scale filter read at the new centre (scale_filter.py); with
+``extent_lr`` > 0 (an option, off in every set) extent.py pulls it towards the extent of the target-aware
+features around the new centre on confident frames.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from .params import TadtParams
 from .quantized import calibrate_trunk, quantize_backbone
 from .redetection import search_wider
 from .scale_filter import ScaleFilter
+from . import extent
 from .selection import Selection, select_channels
 from .template_update import TemplateModel, crop_cells, peak_cell
 from .timing import StageTimer
@@ -74,6 +77,8 @@ class TrackState:
     qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
     scale_filter: Optional[ScaleFilter] = None   # scale_estimator="dsst": the size comes from it
     distractors: Optional[DistractorModel] = None   # look-alikes, subtracted when distractor_weight > 0
+    extent_weights: Optional[torch.Tensor] = None   # extent_lr > 0: the first template's channel means
+    extent_calib: float = 0.0   # extent_lr > 0: first-frame measured / given sqrt-area (extent.py)
 
 
 class TadtTracker:
@@ -220,6 +225,8 @@ class TadtTracker:
             self.state.scale_filter = ScaleFilter(frame, *self._target_in_frame(self.state), n_scales=p.dsst_scales,
                                                   step=p.dsst_step, lr=p.dsst_lr, sigma_factor=p.dsst_sigma,
                                                   lam=p.dsst_lambda, model_area=p.dsst_model_area)
+        if p.extent_lr > 0:
+            self._calibrate_extent(self.state, combined, wx, wy, side)
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode, p.scale_count))
@@ -246,6 +253,7 @@ class TadtTracker:
         x0, y0 = st.cx, st.cy
         if self.params.motion_momentum > 0:   # centre the window where the target is heading
             self._move_to(st, st.cx + self.params.motion_momentum * st.vx, st.cy + self.params.motion_momentum * st.vy)
+        crop = (st.cx, st.cy, st.win)   # where this frame's features come from
         x = self._window_input(frame, st)
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
@@ -270,6 +278,9 @@ class TadtTracker:
                 self._learn_appearance(st, feats, resp, row, col, k)
             self._update(st, row + 1, col + 1, k, self.params.low_conf_scale_lr if low else None, k_size,
                          frame, learn_scale=not low and rel >= self.params.dsst_learn_conf)
+            if self.params.extent_lr > 0 and not low and rel >= self.params.extent_conf:
+                with self.timer("extent"):
+                    self._size_from_extent(st, feats, crop)
         st.confidence.learn(raw_at, rel)
         if low:   # no trust in this frame's displacement: forget the velocity
             st.vx = st.vy = 0.0
@@ -320,6 +331,53 @@ class TadtTracker:
         if changed:
             st.template = st.distractors.apply(st.template_model.current())
 
+    def _extent_cells(self, st: TrackState, feats: torch.Tensor, crop: Tuple[float, float, int]) -> Optional[float]:
+        """The target's sqrt-area in rescaled px that extent.py measures around the current centre in
+        ``feats``, the features of the window ``crop`` = (cx, cy, win) (before calibration)."""
+        cx, cy, win = crop
+        F = feats.shape[-1]
+        cell = win / F
+        centre = ((F - 1) / 2.0 + (st.cy - cy) / cell, (F - 1) / 2.0 + (st.cx - cx) / cell)
+        half = self.params.extent_region / 2.0
+        m = extent.measure(feats, st.extent_weights, centre, (half * st.h / cell, half * st.w / cell),
+                           self.params.extent_threshold)
+        return None if m is None else m * cell
+
+    def _calibrate_extent(self, st: TrackState, combined: torch.Tensor, wx: float, wy: float, side: int) -> None:
+        """First frame: the channel weights of the saliency, and what the measurement gives on the given box
+        (``combined``: C x F x F features of the first window, centred at (wx, wy), ``side`` px)."""
+        F = combined.shape[-1]
+        cell = side / F
+        centre = ((F - 1) / 2.0 + (st.cy - wy) / cell, (F - 1) / 2.0 + (st.cx - wx) / cell)
+        surround = (combined, centre, (st.h / cell / 2, st.w / cell / 2)) if self.params.extent_discriminative else ()
+        st.extent_weights = extent.channel_weights(st.template, *surround)
+        m = self._extent_cells(st, combined, (wx, wy, side))
+        st.extent_calib = m / math.sqrt(st.w * st.h) if m else 0.0
+
+    def _size_from_extent(self, st: TrackState, feats: torch.Tensor, crop: Tuple[float, float, int]) -> None:
+        """Move log-size extent_lr of the way to the calibrated extent measurement (extent.py)."""
+        m = self._extent_cells(st, feats, crop) if st.extent_calib > 0 else None
+        if m is None:
+            return
+        d = math.log(m / st.extent_calib) - 0.5 * math.log(st.w * st.h)
+        if self.params.extent_band > 1 and abs(d) > math.log(self.params.extent_band):
+            return
+        k = math.exp(self.params.extent_lr * d)
+        st.w *= k
+        st.h *= k
+        st.win = max(geo.matlab_round(st.win * k), 8)
+        self._bound_size(st)
+
+    def _bound_size(self, st: TrackState) -> None:
+        """Safety rails: a lost target's size cannot run away, nor the window."""
+        p = self.params
+        H, W = st.image_hw
+        lo, hi = p.min_target_px, p.max_target_frac * max(H, W)
+        if min(st.w, st.h) < lo or max(st.w, st.h) > hi:  # lost target: stop the size from running away
+            f = max(lo / min(st.w, st.h), 1.0) if min(st.w, st.h) < lo else hi / max(st.w, st.h)
+            st.w, st.h = st.w * f, st.h * f
+        st.win = min(st.win, 4 * max(H, W) + st.side)
+
     def _update(self, st: TrackState, ph: float, pw: float, k: float, scale_lr: Optional[float] = None,
                 k_size: Optional[float] = None, frame: Optional[torch.Tensor] = None,
                 learn_scale: bool = True) -> None:
@@ -345,12 +403,8 @@ class TadtTracker:
         st.w *= ks
         st.h *= ks
         st.win = max(geo.matlab_round(st.win * ks), 8)
+        self._bound_size(st)
         H, W = st.image_hw
-        lo, hi = p.min_target_px, p.max_target_frac * max(H, W)
-        if min(st.w, st.h) < lo or max(st.w, st.h) > hi:  # lost target: stop the size from running away
-            f = max(lo / min(st.w, st.h), 1.0) if min(st.w, st.h) < lo else hi / max(st.w, st.h)
-            st.w, st.h = st.w * f, st.h * f
-        st.win = min(st.win, 4 * max(H, W) + st.side)
         if not (math.isfinite(st.cx) and math.isfinite(st.cy)):
             st.cx, st.cy = W / 2.0, H / 2.0
         self._move_to(st, st.cx, st.cy)
