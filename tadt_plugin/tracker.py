@@ -331,13 +331,18 @@ class TadtTracker:
         if changed:
             st.template = st.distractors.apply(st.template_model.current())
 
+    @staticmethod
+    def _centre_cell(st: TrackState, crop: Tuple[float, float, int], F: int) -> Tuple[Tuple[float, float], float]:
+        """((row, col) of the current centre in the F x F map of the window ``crop`` = (cx, cy, win), the
+        window's centre being cell (F - 1) / 2), and the side of one cell in rescaled px."""
+        cx, cy, win = crop
+        cell = win / F
+        return ((F - 1) / 2.0 + (st.cy - cy) / cell, (F - 1) / 2.0 + (st.cx - cx) / cell), cell
+
     def _extent_cells(self, st: TrackState, feats: torch.Tensor, crop: Tuple[float, float, int]) -> Optional[float]:
         """The target's sqrt-area in rescaled px that extent.py measures around the current centre in
         ``feats``, the features of the window ``crop`` = (cx, cy, win) (before calibration)."""
-        cx, cy, win = crop
-        F = feats.shape[-1]
-        cell = win / F
-        centre = ((F - 1) / 2.0 + (st.cy - cy) / cell, (F - 1) / 2.0 + (st.cx - cx) / cell)
+        centre, cell = self._centre_cell(st, crop, feats.shape[-1])
         half = self.params.extent_region / 2.0
         m = extent.measure(feats, st.extent_weights, centre, (half * st.h / cell, half * st.w / cell),
                            self.params.extent_threshold)
@@ -346,9 +351,7 @@ class TadtTracker:
     def _calibrate_extent(self, st: TrackState, combined: torch.Tensor, wx: float, wy: float, side: int) -> None:
         """First frame: the channel weights of the saliency, and what the measurement gives on the given box
         (``combined``: C x F x F features of the first window, centred at (wx, wy), ``side`` px)."""
-        F = combined.shape[-1]
-        cell = side / F
-        centre = ((F - 1) / 2.0 + (st.cy - wy) / cell, (F - 1) / 2.0 + (st.cx - wx) / cell)
+        centre, cell = self._centre_cell(st, (wx, wy, side), combined.shape[-1])
         surround = (combined, centre, (st.h / cell / 2, st.w / cell / 2)) if self.params.extent_discriminative else ()
         st.extent_weights = extent.channel_weights(st.template, *surround)
         m = self._extent_cells(st, combined, (wx, wy, side))
