@@ -17,7 +17,9 @@ handles a look-alike crossing the target but cost Diving 0.07 AUC), the motion p
 distractors.py: it keeps the target when a look-alike crosses it, from weight 0.4, but on the dev
 sequences its one gain, MotorRolling at seed 0, did not repeat at seed 1, and from 0.4 it cost Diving,
 horse and ball1), and the size from the target-aware features' extent (``extent_lr``, extent.py: +0.19
-on bag and +0.08 on wakeboard10 in two seeds, but -0.10 on FaceOcc1, -0.07 on Human3, -0.04 on traffic).
+on bag and +0.08 on wakeboard10 in two seeds, but -0.10 on FaceOcc1, -0.07 on Human3, -0.04 on traffic),
+and scale penalties calibrated on the first frame (``scale_calibrate``, scale_calibration.py: mean AUC
++0.025 / +0.015 in two seeds, bag +0.15, wakeboard10 +0.14, but FaceOcc1 -0.06 / -0.08, Diving -0.05 / -0.17).
 """
 from . import plain
 

@@ -36,7 +36,8 @@ import numpy as np
 DEV_SEQUENCES = ("Crossing", "Diving", "DragonBaby", "FaceOcc1", "Human3", "MotorRolling", "Skiing", "Toy")
 STAGES = ("read", "upload", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak",
           "scale_filter", "extent")
-INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_quantize", "init_selection", "init_total")
+INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_quantize", "init_scale_calibration",
+               "init_selection", "init_total")
 
 _PEER_SCRIPT = r"""
 import json, sys, time, cv2

@@ -102,6 +102,11 @@ class TadtParams:
     # and F +- 4 cells); scale_penalties has one weight per scale, smallest factor first
     scale_count: int = 3
     scale_penalties: Tuple[float, ...] = (0.99, 1.0, 1.0055)
+    # True: the penalties are measured on each sequence's first frame instead (scale_calibration.py): each
+    # side level's between the least that lets it win where the target is zoomed by its factor and the
+    # most that keeps it from winning where the target is not, at scale_calibrate_position (0 = the least)
+    scale_calibrate: bool = False
+    scale_calibrate_position: float = 0.5
     # The authors add the Hann window with weight 1 (spec 5.4).  With torchvision's features the
     # normalised responses are flatter: distractors come closer to the target's peak (Human3, frame 120:
     # 0.98 against 0.75), so the motion prior gets weight 1.5.  Measured on the 8 dev sequences and
@@ -230,6 +235,7 @@ class TadtParams:
         check(0.0 <= self.template_lr <= 1.0 and 0.0 <= self.template_anchor <= 1.0,
               "template_lr and template_anchor must be in [0, 1]")
         check(0.0 <= self.low_conf_scale_lr <= 1.0, "low_conf_scale_lr must be in [0, 1]")
+        check(0.0 <= self.scale_calibrate_position <= 1.0, "scale_calibrate_position must be in [0, 1]")
         check(0.0 <= self.motion_momentum <= 1.0, "motion_momentum must be in [0, 1]")
         check(self.distractor_weight >= 0 and 0.0 < self.distractor_ratio <= 1.0 and 0.0 < self.distractor_lr <= 1.0,
               "need distractor_weight >= 0 and distractor_ratio, distractor_lr in (0, 1]")

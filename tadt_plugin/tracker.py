@@ -17,7 +17,8 @@ frames into the template, and with ``distractor_weight`` > 0 (an option, off in 
 subtracts the look-alikes found on those frames from it.  With ``scale_estimator="dsst"`` (an option, off
 in every set) the size comes from a separate scale filter read at the new centre (scale_filter.py); with
 ``extent_lr`` > 0 (an option, off in every set) extent.py pulls it towards the extent of the target-aware
-features around the new centre on confident frames.
+features around the new centre on confident frames; with ``scale_calibrate`` (an option, off in every set)
+the pyramid's scale penalties are measured on the first frame (scale_calibration.py) instead of fixed.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from .matching import WindowCache, interpolate_scale, locate, pyramid_correlate,
 from .params import TadtParams
 from .quantized import calibrate_trunk, quantize_backbone
 from .redetection import search_wider
+from .scale_calibration import calibrated_penalties
 from .scale_filter import ScaleFilter
 from . import extent
 from .selection import Selection, select_channels
@@ -230,15 +232,41 @@ class TadtTracker:
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode, p.scale_count))
+        self.penalties = torch.tensor(p.scale_penalties, device=self.device, dtype=torch.float32)
+        t_cal = time.perf_counter()
+        if p.scale_calibrate:
+            self.penalties = self._calibrate_scale(frame, self.state)
+        t_cal = time.perf_counter() - t_cal
         self.frame_index = 0
         t4 = time.perf_counter()
         self.state.timings = {"init_crop": t1 - t0, "init_backbone": t2 - t1, "init_regression": sel.seconds[0],
                               "init_ranking": sel.seconds[1], "init_quantize": t_q,
-                              "init_selection": (t3 - t2) - sel.seconds[0] - sel.seconds[1] + (t4 - t3) - t_q,
+                              "init_scale_calibration": t_cal,
+                              "init_selection": (t3 - t2) - sel.seconds[0] - sel.seconds[1] + (t4 - t3) - t_q - t_cal,
                               "init_total": t4 - t0}
         return {"channels_conv41": sel.counts[0], "channels_conv43": sel.counts[1], "w41": sel.w41,
                 "template_hw": (ht, wt), "s0": s0, "window": side, "reg_steps": sel.reg_steps,
                 "reg_peak": sel.reg_peak, "rank_kept": sel.rank_kept}
+
+    @torch.inference_mode()
+    def _calibrate_scale(self, frame: torch.Tensor, st: TrackState) -> torch.Tensor:
+        """The scale penalties for this target (scale_calibration.py): the first frame's window cut again at
+        each level's zoom (a window 1/k as wide shows the target k times larger), through the per-frame
+        path, each level's penalty-free peak, then the penalties that tell those zooms apart."""
+        peaks = []
+        ones = torch.ones(len(self.factors), device=self.device, dtype=torch.float32)
+        timing, self.timer.enabled = self.timer.enabled, False   # first-frame work: not in the per-frame stages
+        try:
+            for k in self.factors.tolist():
+                x = self._crop(frame, st.cx, st.cy, max(geo.matlab_round(st.win / k), 8), st.side)
+                resp = pyramid_correlate(self._features(x, st), st.template, self.params.scale_step_cells,
+                                         self.params.correlation, self.params.scale_count, self.gemm_dtype)
+                out = locate(resp, st.win, self.windows.get(st.win, self.device), ones, self.params.window_weight)
+                peaks.append(out[5:].cpu().tolist())
+        finally:
+            self.timer.enabled = timing
+        pen = calibrated_penalties(peaks, self.params.scale_calibrate_position)
+        return torch.tensor(pen, device=self.device, dtype=torch.float32)
 
     @torch.inference_mode()
     def track(self, image) -> Tuple[List[float], float]:
