@@ -3,8 +3,9 @@
 The pyramid's levels other than the middle one are bilinearly resized features (matching.pyramid), blurrier
 than the middle level, so their peaks are lower even where they are the right scale: cut the first window
 again so that the target looks one level's factor larger or smaller, and the middle level still scores
-highest on every one of the 15 dev sequences (by 0.4-3% of the windowed peak).  The authors' fixed penalties (0.99, 1, 1.0055) do not make up
-for that, so the size follows a growing or shrinking target only after it has changed by several steps.
+highest on every one of the 15 dev sequences (by 0.4-3% of the windowed peak).  The authors' fixed
+penalties (0.99, 1, 1.0055) do not make up for that, so the size follows a growing or shrinking target
+only after it has changed by several steps.
 How much the resizing costs depends on the target's features, so it is measured per target, on the one
 frame whose scale is known:
 
