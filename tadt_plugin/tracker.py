@@ -393,7 +393,10 @@ class TadtTracker:
         d = math.log(m / st.extent_calib) - 0.5 * math.log(st.w * st.h)
         if self.params.extent_band > 1 and abs(d) > math.log(self.params.extent_band):
             return
-        k = math.exp(self.params.extent_lr * d)
+        self._resize(st, math.exp(self.params.extent_lr * d))
+
+    def _resize(self, st: TrackState, k: float) -> None:
+        """Box and window side times k (spec 5.6), then the size rails."""
         st.w *= k
         st.h *= k
         st.win = max(geo.matlab_round(st.win * k), 8)
@@ -431,10 +434,7 @@ class TadtTracker:
         elif k_size is not None:
             k = k_size
         ks = 1.0 + scale_lr * (k - 1.0)  # == k with the default scale_lr = 1
-        st.w *= ks
-        st.h *= ks
-        st.win = max(geo.matlab_round(st.win * ks), 8)
-        self._bound_size(st)
+        self._resize(st, ks)
         H, W = st.image_hw
         if not (math.isfinite(st.cx) and math.isfinite(st.cy)):
             st.cx, st.cy = W / 2.0, H / 2.0
