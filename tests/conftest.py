@@ -99,21 +99,45 @@ def tracker_factory():
 
 
 @pytest.fixture(scope="session")
-def rigid_zoom():
+def rigid_zoom(tracker_factory):
     """Tracks the generated rigid target whose size swings by +-35% (90 frames) with a given tracker;
     returns (median |log(size / true size)|, mean IoU over frames 2..N).  The size estimators' tests
-    (pyramid, scale filter, extent, calibrated penalties) compare on it."""
+    (pyramid, scale filter, extent, calibrated penalties) compare on it.  ``rigid_zoom.baseline()`` is
+    the same for the factory's own tracker (float32, the pyramid with the authors' penalties), tracked
+    once a session: every size estimator is compared with that one run."""
     from tadt_plugin import metrics
     from tadt_plugin.synthetic import SyntheticSequence
     seq = SyntheticSequence(n_frames=90, seed=4, scale_amp=0.35)
     gt = seq.ground_truth()
+    cache = {}
 
     def run(tracker):
         tracker.initialize(seq.frame(0), gt[0])
         boxes = np.asarray([gt[0]] + [tracker.track(seq.frame(i))[0] for i in range(1, len(seq))])
         size_err = np.median(np.abs(0.5 * np.log(boxes[:, 2] * boxes[:, 3] / (gt[:, 2] * gt[:, 3]))))
         return size_err, metrics.iou(boxes, gt)[1:].mean()
+
+    def baseline():
+        if "baseline" not in cache:
+            tracker = tracker_factory()
+            p = tracker.params   # what each estimator's test switches on is off here
+            assert p.scale_estimator == "pyramid" and p.extent_lr == 0 and not p.scale_calibrate
+            cache["baseline"] = run(tracker) + (tracker.penalties.tolist(),)
+        return cache["baseline"]
+    run.baseline = baseline
     return run
+
+
+@pytest.fixture(scope="session")
+def lookalike_crossing(tracker_factory):
+    """(sequence, frames after the crossing, `robust`'s IoU per frame) on the generated crossing where a
+    look-alike passes in front of the target (synthetic.CrossingSequence(tint=1.3)): `robust` follows
+    the look-alike.  Tracked once a session; the tests of the options that keep the target (the
+    appearance-vs-motion test, the distractor term) compare with it."""
+    from tadt_plugin.synthetic import CrossingSequence
+    from test_robust import robust_changes, run_crossing
+    seq = CrossingSequence(tint=1.3)
+    return seq, slice(int(seq.crossing) + 8, len(seq)), run_crossing(tracker_factory(**robust_changes()), seq)
 
 
 def rgb_noise(h=240, w=320, seed=0):

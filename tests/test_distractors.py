@@ -10,7 +10,6 @@ import torch
 
 from tadt_plugin.distractors import DistractorModel, strongest_elsewhere
 from tadt_plugin.matching import correlate
-from tadt_plugin.synthetic import CrossingSequence
 
 from test_robust import robust_changes, run_crossing
 
@@ -57,13 +56,11 @@ def test_distractor_model_learns_a_lookalike_and_subtracts_it_from_the_template(
         DistractorModel(weight=0.5, ratio=0.0, rate=0.1)
 
 
-def test_distractor_term_keeps_the_target_when_a_lookalike_passes_in_front(tracker_factory):
+def test_distractor_term_keeps_the_target_when_a_lookalike_passes_in_front(tracker_factory, lookalike_crossing):
     """A look-alike (the target mirrored, colours shifted) crosses the target.  Its score stays above
     conf_low, so confidence alone never notices, and robust without the distractor term follows it; with
     the term (learnt while the look-alike approached) the tracker stays on the target."""
-    seq = CrossingSequence(tint=1.3)
-    after = slice(int(seq.crossing) + 8, len(seq))
-    without = run_crossing(tracker_factory(**robust_changes()), seq)   # robust: the term is off
+    seq, after, without = lookalike_crossing   # robust: the term is off
     assert without[after].mean() < 0.2
     tracker = tracker_factory(**dict(robust_changes(), distractor_weight=0.5))
     ov = run_crossing(tracker, seq)

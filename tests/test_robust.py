@@ -112,14 +112,13 @@ def test_robust_finds_the_target_again_after_an_occlusion(tracker_factory):
     assert robust.last["relative_confidence"] > 0.5
 
 
-def test_peak_ratio_option_leaves_a_lookalike_that_plain_follows(tracker_factory):
+def test_peak_ratio_option_leaves_a_lookalike_that_plain_follows(tracker_factory, lookalike_crossing):
     """A look-alike (the target mirrored, colours shifted) passes in front of the target.  Its score stays
     above conf_low, so only the optional appearance-vs-motion test (conf_peak_ratio, off in `robust`:
     it cost Diving 0.07 AUC, README "Robustness") notices and sends the tracker back to the target."""
-    seq = CrossingSequence(tint=1.3)
-    after = slice(int(seq.crossing) + 8, len(seq))
+    seq, after, robust = lookalike_crossing
     assert run_crossing(tracker_factory(), seq)[after].mean() < 0.2
-    assert run_crossing(tracker_factory(**robust_changes()), seq)[after].mean() < 0.2
+    assert robust[after].mean() < 0.2
     ov = run_crossing(tracker_factory(**robust_changes(), conf_peak_ratio=1.4), seq)
     assert ov[after].mean() > 0.7, ov
 
