@@ -35,6 +35,22 @@ def seq_root() -> Path:
     return SEQ_ROOT
 
 
+@pytest.fixture(scope="session")
+def crossing_float32(seq_root, tracker_factory):
+    """Crossing's first 60 real frames tracked once a session by the factory's own tracker (float32,
+    the parameter defaults): (frames, ground truth, boxes, (idx41, idx43) selected on the first frame).
+    Tracking is causal, so the first n boxes are what an n-frame run gives; the tests that compare
+    another precision or path with float32 on Crossing compare with this run."""
+    from tadt_plugin.sequences import open_source, read_frame
+    s = open_source(seq_root / "Crossing")
+    frames, gt = [read_frame(p) for p in s.frames[:60]], s.ground_truth[:60]
+    t = tracker_factory()
+    t.initialize(frames[0], gt[0])
+    selected = (t.state.idx41.clone(), t.state.idx43.clone())
+    boxes = np.asarray([list(gt[0])] + [t.track(f)[0] for f in frames[1:]])
+    return frames, gt, boxes, selected
+
+
 # The generated sequences: name -> SyntheticSequence arguments (+ grey: written as grayscale JPEGs).
 # Short and small (320x240-ish, 20-40 frames) so the plumbing tests stay cheap; different seeds, frame and
 # target sizes so that no test depends on one particular picture.

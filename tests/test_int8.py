@@ -142,19 +142,17 @@ def test_first_frame_maps_calibrate_like_a_separate_forward(seq_root, tracker_fa
         [layer[2:] for layer in by_forward.layers + by_forward.conv4 if layer[0] == "conv"]
 
 
-def test_int8_tracker_tracks_a_real_sequence_like_float32(seq_root, tracker_factory):
+def test_int8_tracker_tracks_a_real_sequence_like_float32(crossing_float32, tracker_factory):
     """Same channels as float32 (the first frame stays float32) and, on 40 real frames, boxes that follow
     float32's (mean IoU >= 0.8) and an AUC within 0.05 of it."""
-    s = open_source(seq_root / "Crossing")
-    frames, gt = [read_frame(p) for p in s.frames[:40]], s.ground_truth[:40]
-    i8, fp = tracker_factory(dtype="int8"), tracker_factory(dtype="float32")
+    frames, gt, bf, (idx41, idx43) = crossing_float32   # float32's run
+    frames, gt, bf = frames[:40], gt[:40], bf[:40]
+    i8 = tracker_factory(dtype="int8")
     assert i8.int8 and i8.dtype == torch.float32
     i8.initialize(frames[0], gt[0])
-    fp.initialize(frames[0], gt[0])
     assert i8.state.qnet is not None and i8.state.timings["init_quantize"] > 0
-    assert torch.equal(i8.state.idx41, fp.state.idx41) and torch.equal(i8.state.idx43, fp.state.idx43)
+    assert torch.equal(i8.state.idx41, idx41) and torch.equal(i8.state.idx43, idx43)
     bi = np.asarray([gt[0]] + [i8.track(f)[0] for f in frames[1:]])
-    bf = np.asarray([gt[0]] + [fp.track(f)[0] for f in frames[1:]])
     assert float(np.mean(metrics.iou(bi, bf))) >= 0.8
     assert metrics.evaluate(bi, gt)["auc"] >= metrics.evaluate(bf, gt)["auc"] - 0.05
 

@@ -64,18 +64,17 @@ def test_regression_backends_fit_the_same_filters():
         assert torch.allclose(out[backend], ref, rtol=1e-3, atol=1e-3 * ref.abs().max().item()), backend
 
 
-def test_auto_tracker_selects_in_float32_and_tracks(seq_root, tracker_factory):
+def test_auto_tracker_selects_in_float32_and_tracks(crossing_float32, tracker_factory):
     """dtype="auto" on a real sequence: the first frame runs in float32, so the selected channels are
     exactly the float32 tracker's, whatever precision the per-frame path got."""
-    s = open_source(seq_root / "Crossing")
-    frames, gt = [read_frame(p) for p in s.frames[:40]], s.ground_truth[:40]
-    auto, fp32 = tracker_factory(dtype="auto"), tracker_factory(dtype="float32")
+    frames, gt, _, (idx41, idx43) = crossing_float32   # float32's selection
+    frames, gt = frames[:40], gt[:40]
+    auto = tracker_factory(dtype="auto")
     assert auto.dtype_name == devices.resolve_dtype("auto", torch.device("cpu"))[0]
     assert next(auto.init_net.parameters()).dtype == torch.float32
     assert (auto.init_net is auto.net) == (auto.dtype == torch.float32)
     auto.initialize(frames[0], gt[0])
-    fp32.initialize(frames[0], gt[0])
-    assert torch.equal(auto.state.idx41, fp32.state.idx41) and torch.equal(auto.state.idx43, fp32.state.idx43)
+    assert torch.equal(auto.state.idx41, idx41) and torch.equal(auto.state.idx43, idx43)
     boxes = np.asarray([gt[0]] + [auto.track(f)[0] for f in frames[1:]])
     assert metrics.evaluate(boxes, gt)["auc"] >= 0.6
 

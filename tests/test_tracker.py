@@ -88,21 +88,20 @@ def test_selection_on_a_real_first_frame(seq_root, tracker_factory):
     assert off["rank_kept"] == 512 and off["channels_conv41"] >= c41
 
 
-def test_tracks_a_real_sequence(seq_root, tracker_factory):
-    frames, gt = frames_of(seq_root, "Crossing", 60)
-    res = run(tracker_factory(), frames, gt)
+def test_tracks_a_real_sequence(crossing_float32):
+    _, gt, res, _ = crossing_float32   # the factory's float32 tracker on Crossing's first 60 frames
     score = metrics.evaluate(res, gt)
     assert score["auc"] >= 0.6, score
 
 
-def test_windowed_rescale_tracks_like_the_whole_frame_rescale(seq_root, tracker_factory):
+def test_windowed_rescale_tracks_like_the_whole_frame_rescale(crossing_float32, tracker_factory):
     """Crossing is upscaled (s0 = 1.51): the default reads each window's pixels of the rescaled frame
     through the resize's weights, whole_frame_rescale=True rescales every frame whole and crops, as the
     authors; the boxes must agree (the windows differ at most by a rounding tie), and the fused,
     prepacked backbone must not change them either."""
-    frames, gt = frames_of(seq_root, "Crossing", 25)
-    ref = run(tracker_factory(whole_frame_rescale=True, prepack_backbone=False), frames, gt)
-    got = run(tracker_factory(), frames, gt)
+    frames, gt, boxes, _ = crossing_float32
+    ref = run(tracker_factory(whole_frame_rescale=True, prepack_backbone=False), frames[:25], gt[:25])
+    got = boxes[:25]   # the factory's tracker: windowed rescale, fused and prepacked backbone
     assert np.abs(ref - got).max() < 0.5, np.abs(ref - got).max()
 
 
