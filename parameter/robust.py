@@ -19,7 +19,9 @@ sequences its one gain, MotorRolling at seed 0, did not repeat at seed 1, and fr
 horse and ball1), and the size from the target-aware features' extent (``extent_lr``, extent.py: +0.19
 on bag and +0.08 on wakeboard10 in two seeds, but -0.10 on FaceOcc1, -0.07 on Human3, -0.04 on traffic),
 and scale penalties calibrated on the first frame (``scale_calibrate``, scale_calibration.py: mean AUC
-+0.025 / +0.015 in two seeds, bag +0.15, wakeboard10 +0.14, but FaceOcc1 -0.06 / -0.08, Diving -0.05 / -0.17).
++0.025 / +0.015 in two seeds, bag +0.15, wakeboard10 +0.14, but FaceOcc1 -0.06 / -0.08, Diving -0.05 / -0.17),
+and a colour model (``color_weight``, color_model.py: one-pass mean +0.009 at seed 0, mostly book, but 5
+reset failures against 3).
 """
 from . import plain
 

@@ -35,7 +35,7 @@ import numpy as np
 
 DEV_SEQUENCES = ("Crossing", "Diving", "DragonBaby", "FaceOcc1", "Human3", "MotorRolling", "Skiing", "Toy")
 STAGES = ("read", "upload", "crop", "backbone", "selection", "pyramid_correlation", "upsample_peak",
-          "scale_filter", "extent")
+          "scale_filter", "extent", "color")
 INIT_STAGES = ("init_backbone", "init_regression", "init_ranking", "init_quantize", "init_scale_calibration",
                "init_selection", "init_total")
 
@@ -321,8 +321,8 @@ def main(argv=None) -> int:
     print(f"TADT benchmark: {len(seqs)} sequence(s), {int(res['frames'])} tracked frames per configuration, "
           f"device {res['device']}, param {args.param} {' '.join(args.set)}")
     for label, r in results.items():
-        # scale_estimator="dsst" and extent_lr > 0 only
-        shown = [k for k in STAGES if k not in ("scale_filter", "extent") or r["ms_" + k] > 0]
+        # scale_estimator="dsst", extent_lr > 0 and color_weight > 0 only
+        shown = [k for k in STAGES if k not in ("scale_filter", "extent", "color") or r["ms_" + k] > 0]
         print(f"[{label}] per frame (ms): " + ", ".join(f"{k} {r['ms_' + k]:.1f}" for k in shown)
               + f" | total {r['ms_per_frame']:.1f} (bare backbone {r['ms_bare_backbone']:.1f}; "
               f"re-detection passes on {100 * r['redetect_frac']:.1f}% of frames, their time is in crop and backbone)")

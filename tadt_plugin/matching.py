@@ -128,20 +128,24 @@ class WindowCache:
 
 
 def locate(resp: torch.Tensor, n: int, window: torch.Tensor, penalties: torch.Tensor,
-           window_weight: float = 1.0) -> torch.Tensor:
+           window_weight: float = 1.0, prior: Optional[torch.Tensor] = None,
+           prior_weight: float = 0.0) -> torch.Tensor:
     """resp: S x 1 x F x F raw correlation.  Returns a float tensor [scale index, row, col, raw peak,
     raw at the chosen position, then the S penalised peaks of the scales] with 0-based row/col of the
     maximum in the n x n upsampled, windowed map of the chosen scale; ties resolve to the first in
     column-major order, as MATLAB's find does (spec 5.4-5.5).  The fifth value (the upsampled raw
     correlation where the tracker goes, before the window) is what confidence.py scores; the peaks feed
-    interpolate_scale."""
+    interpolate_scale.  prior: an n x n map in [0, 1] (color_model.py) merged with weight prior_weight into
+    the chosen scale's normalised correlation for the position only (the scale is chosen as without it)."""
     raw_peak = resp.amax()
     norm = resp / raw_peak.clamp_min(torch.finfo(resp.dtype).tiny)
     up = F.interpolate(norm, size=(n, n), mode="bicubic", align_corners=False, antialias=True)[:, 0]
     scored = up + window_weight * window
     peaks = scored.flatten(1).amax(dim=1)
     best = torch.argmax(peaks * penalties)
-    chosen = scored[best].transpose(0, 1).reshape(-1)  # column-major order
+    # Staple's merge: (1 - w) x correlation + w x prior, the motion window as before
+    chosen = scored[best] if prior is None else scored[best] + prior_weight * (prior - up[best])
+    chosen = chosen.transpose(0, 1).reshape(-1)  # column-major order
     flat = torch.argmax(chosen)
     col, row = flat // n, flat % n
     raw_at = up[best, row, col] * raw_peak

@@ -191,6 +191,14 @@ class TadtParams:
     extent_region: float = 2.0       # the measured region's side, in multiples of the current box's
     extent_discriminative: bool = False   # weigh channels by target mean less surround mean (first frame)
 
+    # colour model (color_model.py, Staple's second learner): the target's and the background's colour
+    # histograms (color_bins levels per channel) from the first window, blended at color_lr on confident
+    # frames (relative confidence >= template_conf); the position is chosen on the correlation plus
+    # color_weight x the mean P(target | colour) over a target-sized box (0 = off)
+    color_weight: float = 0.0
+    color_bins: int = 16
+    color_lr: float = 0.04
+
     # --- safety rails (not in the original; only bite on a lost target) --------------------------------
     min_target_px: float = 4.0       # smallest target side, rescaled px
     max_target_frac: float = 1.0     # largest target side, fraction of the rescaled image side
@@ -236,6 +244,9 @@ class TadtParams:
               "template_lr and template_anchor must be in [0, 1]")
         check(0.0 <= self.low_conf_scale_lr <= 1.0, "low_conf_scale_lr must be in [0, 1]")
         check(0.0 <= self.scale_calibrate_position <= 1.0, "scale_calibrate_position must be in [0, 1]")
+        check(0.0 <= self.color_weight <= 1.0, "color_weight must be in [0, 1]")
+        check(2 <= self.color_bins <= 64, "color_bins must be in [2, 64]")
+        check(0.0 <= self.color_lr <= 1.0, "color_lr must be in [0, 1]")
         check(0.0 <= self.motion_momentum <= 1.0, "motion_momentum must be in [0, 1]")
         check(self.distractor_weight >= 0 and 0.0 < self.distractor_ratio <= 1.0 and 0.0 < self.distractor_lr <= 1.0,
               "need distractor_weight >= 0 and distractor_ratio, distractor_lr in (0, 1]")

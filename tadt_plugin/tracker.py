@@ -32,6 +32,7 @@ import torch
 
 from . import geometry as geo
 from .backbone import STRIDE, VGG16Conv4, slice_conv43
+from .color_model import ColorModel
 from .confidence import RelativeConfidence
 from .devices import announce_dtype, check_dtype, check_int8, resolve_device, resolve_dtype, torch_dtype
 from .distractors import DistractorModel
@@ -77,6 +78,7 @@ class TrackState:
     sampler: Optional[geo.WindowSampler] = None   # the rescaled frame's windows (frame size and s0 fixed)
     timings: Dict[str, float] = field(default_factory=dict)
     qnet: Optional[torch.nn.Module] = None   # dtype int8: this sequence's quantized backbone
+    color: Optional[ColorModel] = None   # color_weight > 0: the target's colour model (color_model.py)
     scale_filter: Optional[ScaleFilter] = None   # scale_estimator="dsst": the size comes from it
     distractors: Optional[DistractorModel] = None   # look-alikes, subtracted when distractor_weight > 0
     extent_weights: Optional[torch.Tensor] = None   # extent_lr > 0: the first template's channel means
@@ -229,6 +231,9 @@ class TadtTracker:
                                                   lam=p.dsst_lambda, model_area=p.dsst_model_area)
         if p.extent_lr > 0:
             self._calibrate_extent(self.state, combined, wx, wy, side)
+        if p.color_weight > 0:
+            self.state.color = ColorModel(self._window_input(frame, self.state), self._box_in_window(self.state),
+                                          p.color_bins, p.color_lr)
         self.last = {}
         self.redetect_passes = 0   # re-detection passes since this initialisation
         self.factors = torch.tensor(scale_factors(feat, p.scale_step_cells, p.scale_mode, p.scale_count))
@@ -283,13 +288,17 @@ class TadtTracker:
             self._move_to(st, st.cx + self.params.motion_momentum * st.vx, st.cy + self.params.motion_momentum * st.vy)
         crop = (st.cx, st.cy, st.win)   # where this frame's features come from
         x = self._window_input(frame, st)
+        prior = None
+        if st.color is not None:
+            with self.timer("color"):
+                prior = st.color.score_map(x, self._box_in_window(st), st.win)
         feats = self._features(x, st)
         with self.timer("pyramid_correlation"):
             resp = pyramid_correlate(feats, st.template, self.params.scale_step_cells, self.params.correlation,
                                      self.params.scale_count, self.gemm_dtype)
         with self.timer("upsample_peak"):
             out = locate(resp, st.win, self.windows.get(st.win, self.device), self.penalties,
-                         self.params.window_weight)
+                         self.params.window_weight, prior, self.params.color_weight)
             scale_i, row, col, raw, raw_at, *peaks = out.cpu().tolist()  # the one device -> host transfer
         k = float(self.factors[int(scale_i)])
         rel = st.confidence.score(raw_at)
@@ -309,6 +318,10 @@ class TadtTracker:
             if self.params.extent_lr > 0 and not low and rel >= self.params.extent_conf:
                 with self.timer("extent"):
                     self._size_from_extent(st, feats, crop)
+            if st.color is not None and not low and rel >= self.params.template_conf:
+                here = self._window_input(frame, st)   # the window at the new position and size
+                with self.timer("color"):
+                    st.color.update(here, self._box_in_window(st))
         st.confidence.learn(raw_at, rel)
         if low:   # no trust in this frame's displacement: forget the velocity
             st.vx = st.vy = 0.0
@@ -358,6 +371,12 @@ class TadtTracker:
             changed |= st.distractors.learn(feats, resp[resp.shape[0] // 2, 0], r, c, ht, wt)
         if changed:
             st.template = st.distractors.apply(st.template_model.current())
+
+    @staticmethod
+    def _box_in_window(st: TrackState) -> Tuple[float, float]:
+        """The target's (w, h) in the pixels of the side x side window the backbone sees."""
+        k = st.side / st.win
+        return st.w * k, st.h * k
 
     @staticmethod
     def _centre_cell(st: TrackState, crop: Tuple[float, float, int], F: int) -> Tuple[Tuple[float, float], float]:
