@@ -13,7 +13,8 @@ this is that second learner:
 * per pixel of the window, P(target | colour) = p_target / (p_target + p_background) (0.5 for a colour
   seen in neither);
 * per place, the mean of that over a box of the target's size centred there (Staple's integral image);
-  the tracker adds ``color_weight`` x this map to the correlation's for the chosen scale (matching.locate).
+  the tracker chooses the position on (1 - ``color_weight``) x the chosen scale's normalised correlation
+  + ``color_weight`` x this map, plus the motion window as without it (matching.locate).
 
 Everything is torch on the window the backbone sees, so it runs wherever the tracker runs.
 """

@@ -193,8 +193,8 @@ class TadtParams:
 
     # colour model (color_model.py, Staple's second learner): the target's and the background's colour
     # histograms (color_bins levels per channel) from the first window, blended at color_lr on confident
-    # frames (relative confidence >= template_conf); the position is chosen on the correlation plus
-    # color_weight x the mean P(target | colour) over a target-sized box (0 = off)
+    # frames (relative confidence >= template_conf); the position is chosen on (1 - color_weight) x the
+    # correlation + color_weight x the mean P(target | colour) over a target-sized box (0 = off)
     color_weight: float = 0.0
     color_bins: int = 16
     color_lr: float = 0.04
