@@ -18,7 +18,9 @@ subtracts the look-alikes found on those frames from it.  With ``scale_estimator
 in every set) the size comes from a separate scale filter read at the new centre (scale_filter.py); with
 ``extent_lr`` > 0 (an option, off in every set) extent.py pulls it towards the extent of the target-aware
 features around the new centre on confident frames; with ``scale_calibrate`` (an option, off in every set)
-the pyramid's scale penalties are measured on the first frame (scale_calibration.py) instead of fixed.
+the pyramid's scale penalties are measured on the first frame (scale_calibration.py) instead of fixed;
+with ``color_weight`` > 0 (an option, off in every set) color_model.py's colour score joins the
+correlation's in the choice of the position, and learns on confident frames.
 """
 from __future__ import annotations
 
