@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tadt_plugin.color_model import ColorModel, box_mean, colour_bins
-from tadt_plugin.matching import hann2d, locate
+from tadt_plugin.matching import locate
 from tadt_plugin.params import TadtParams
 
 
