@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tadt_plugin import metrics
-from tadt_plugin.backbone import VGG16Conv4, slice_conv43
+from tadt_plugin.backbone import slice_conv43
 from tadt_plugin.errors import BadBoxError, BadFrameError
 from tadt_plugin.sequences import open_source, read_frame
 from tadt_plugin.synthetic import SyntheticSequence
